@@ -1,0 +1,2 @@
+//! cos-apdu (under construction)
+#![no_std]

@@ -1,0 +1,2 @@
+//! cos-crypto (under construction)
+#![no_std]

@@ -1,0 +1,2 @@
+//! cos-nvm (under construction)
+#![no_std]

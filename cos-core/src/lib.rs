@@ -1,0 +1,2 @@
+//! cos-core (under construction)
+#![no_std]
