@@ -109,7 +109,7 @@ impl Key {
     pub fn encrypt_ecb(&self, data: &mut [u8]) -> Result<(), CryptoError> {
         let engine = self.engine()?;
         let bs = engine.block_size();
-        if data.len() % bs != 0 {
+        if !data.len().is_multiple_of(bs) {
             return Err(CryptoError::DataLength);
         }
         data.chunks_exact_mut(bs)
@@ -123,7 +123,7 @@ impl Key {
     pub fn decrypt_ecb(&self, data: &mut [u8]) -> Result<(), CryptoError> {
         let engine = self.engine()?;
         let bs = engine.block_size();
-        if data.len() % bs != 0 {
+        if !data.len().is_multiple_of(bs) {
             return Err(CryptoError::DataLength);
         }
         data.chunks_exact_mut(bs)

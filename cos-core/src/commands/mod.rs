@@ -1,0 +1,150 @@
+//! The kernel's command handlers, one module per command family (`docs/commands.md`).
+//!
+//! Responsibility of this module: the per-command context ([`Ctx`]) and the checks every family
+//! shares: access rights against the security status, and secure-messaging unwrapping.
+
+pub mod admin;
+pub mod auth;
+pub mod data;
+pub mod select;
+
+use crate::fs::{self, CardHeader, Slot};
+use crate::keys::KeyType;
+use crate::keystore::{self, Verification};
+use crate::rng::Rng;
+use crate::security::{Challenge, SecurityStatus};
+use crate::sm;
+use crate::types::AccessRight;
+use cos_apdu::{Command, Sw};
+use cos_nvm::Storage;
+use heapless::Vec;
+
+/// Largest command payload after secure-messaging unwrapping.
+pub const MAX_PAYLOAD: usize = 512;
+
+/// Volatile selection state, rebuilt at every power-on and warm reset.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Current DF.
+    pub current_df: Slot,
+    /// Current EF, if any.
+    pub current_ef: Option<Slot>,
+    /// Current record of the current EF (logical number).
+    pub current_record: Option<u8>,
+    /// What has been proved.
+    pub security: SecurityStatus,
+    /// Index of the bound applet in the applet list.
+    pub applet: Option<usize>,
+    /// DF matched by the last SELECT by name (for "next occurrence").
+    pub last_name_match: Option<Slot>,
+    /// Commands processed since power-on.
+    pub seq: u32,
+}
+
+impl Session {
+    /// The power-on session: MF current, nothing proved.
+    pub fn new() -> Self {
+        Session {
+            current_df: fs::MF_SLOT,
+            current_ef: None,
+            current_record: None,
+            security: SecurityStatus::new(),
+            applet: None,
+            last_name_match: None,
+            seq: 0,
+        }
+    }
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Session::new()
+    }
+}
+
+/// Everything a kernel command handler may touch.
+pub struct Ctx<'a> {
+    /// The journalled store.
+    pub store: &'a mut dyn Storage,
+    /// The card header read at the start of this command.
+    pub header: CardHeader,
+    /// Volatile state.
+    pub session: &'a mut Session,
+    /// Random source.
+    pub rng: &'a mut dyn Rng,
+    /// The challenge of the GET CHALLENGE just before this command, if any.
+    pub challenge: Option<Challenge>,
+}
+
+/// A command payload, after MAC verification (and decryption) when secure messaging was used.
+pub struct Payload {
+    /// The data.
+    pub data: Vec<u8, MAX_PAYLOAD>,
+    /// The command carried a valid line-protection MAC.
+    pub secured: bool,
+}
+
+impl Ctx<'_> {
+    /// Whether access rights of `df` are enforced: always after issue, and before issue once the
+    /// DF has a key file (FMCOS: "the key file is created first; until it exists rights are not
+    /// enforced").
+    pub fn rights_enforced(&self, df: Slot) -> Result<bool, Sw> {
+        if self.header.state.rights_enforced_without_key_file() {
+            return Ok(true);
+        }
+        Ok(fs::key_file(self.store, self.header.slots, df)?.is_some())
+    }
+
+    /// 6982 unless `right` is met (or not enforced in `df`).
+    pub fn check_right(&self, df: Slot, right: AccessRight) -> Result<(), Sw> {
+        if !self.rights_enforced(df)? || self.session.security.satisfies(right) {
+            Ok(())
+        } else {
+            Err(Sw::SECURITY_STATUS_NOT_SATISFIED)
+        }
+    }
+
+    /// The command data, checked (and, with `decrypt`, decrypted) when the CLA announces secure
+    /// messaging; plain otherwise. `require` refuses a plain command with 6982 (SM stripping).
+    pub fn payload(&mut self, cmd: &Command<'_>, require: bool, decrypt: bool) -> Result<Payload, Sw> {
+        if !cmd.cla().has_sm() {
+            if require {
+                return Err(Sw::SECURITY_STATUS_NOT_SATISFIED);
+            }
+            let data = Vec::from_slice(cmd.data()).map_err(|_| Sw::WRONG_LENGTH)?;
+            return Ok(Payload {
+                data,
+                secured: false,
+            });
+        }
+        let challenge = self.challenge.take().ok_or(Sw::REFERENCE_DATA_NOT_USABLE)?;
+        let slots = self.header.slots;
+        let df = self.session.current_df;
+        let kf = fs::key_file(self.store, slots, df)?
+            .map(|(_, e)| e)
+            .ok_or(Sw::SECURE_MESSAGING_NOT_SUPPORTED)?;
+        let (at, key) = keystore::first_of(self.store, &kf, KeyType::LineProtection)?
+            .ok_or(Sw::SECURE_MESSAGING_NOT_SUPPORTED)?;
+        let verdict = keystore::consume_then_verify(self.store, at, &key, |k| {
+            sm::verify_mac(cmd, k, &challenge).is_ok()
+        })?;
+        if let Verification::Failed { .. } = verdict {
+            return Err(Sw::SM_DATA_OBJECTS_INCORRECT);
+        }
+        let body = sm::verify_mac(cmd, &key, &challenge)?;
+        let data = if decrypt {
+            let enc = match keystore::first_of(self.store, &kf, KeyType::Encryption)? {
+                Some((_, k)) => k,
+                None => key.clone(),
+            };
+            let plain = sm::decrypt(&enc, body)?;
+            Vec::from_slice(&plain).map_err(|_| Sw::WRONG_LENGTH)?
+        } else {
+            Vec::from_slice(body).map_err(|_| Sw::WRONG_LENGTH)?
+        };
+        Ok(Payload {
+            data,
+            secured: true,
+        })
+    }
+}

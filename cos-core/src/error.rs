@@ -1,0 +1,38 @@
+//! Mapping of storage failures to status words, and the kernel's transaction helper.
+//!
+//! Why one place: every handler must answer a power-loss or a full journal the same way
+//! (6581 MEMORY FAILURE, 6A84 NOT ENOUGH MEMORY), and no handler may leave a transaction open.
+
+use cos_apdu::Sw;
+use cos_nvm::{Storage, StoreError};
+
+/// The status word for a storage error.
+pub fn store_sw(e: StoreError) -> Sw {
+    match e {
+        StoreError::CommitCapacityExceeded => Sw::NOT_ENOUGH_MEMORY,
+        StoreError::OutOfBounds => Sw::MEMORY_FAILURE,
+        _ => Sw::MEMORY_FAILURE,
+    }
+}
+
+/// Run `f` as one atomic transaction: an `Err` from `f` or from the commit aborts it and nothing
+/// changes; `Ok` means every write is durable (and survives a power cut at any later point).
+pub fn atomically<R>(
+    s: &mut dyn Storage,
+    f: impl FnOnce(&mut dyn Storage) -> Result<R, Sw>,
+) -> Result<R, Sw> {
+    s.begin().map_err(store_sw)?;
+    match f(s) {
+        Ok(r) => match s.commit() {
+            Ok(()) => Ok(r),
+            Err(e) => {
+                s.abort();
+                Err(store_sw(e))
+            }
+        },
+        Err(sw) => {
+            s.abort();
+            Err(sw)
+        }
+    }
+}

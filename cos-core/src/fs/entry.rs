@@ -1,0 +1,381 @@
+//! The persistent file-table entry: one fixed 32-byte slot per file.
+//!
+//! Responsibility: encode and decode a slot, and nothing else. Decoding is where we *parse, don't
+//! validate*: a decoded [`FileEntry`] always has a known [`FileKind`], a body inside the data area and
+//! record geometry consistent with its size, so the command handlers never re-check a stored value.
+//! Slots are 32 bytes so that two fit a 64-byte page exactly and no slot straddles a page: updating a
+//! cyclic file's head or a DF's allocation pointer then costs one page program.
+
+use crate::types::AccessRight;
+use cos_apdu::Fid;
+
+/// Size of one file-table slot in bytes.
+pub const ENTRY_SIZE: usize = 32;
+/// Longest DF name (ISO/IEC 7816-4 §8.2.1.2: an AID is at most 16 bytes).
+pub const MAX_DF_NAME: usize = 16;
+
+/// What a slot holds. The byte values are the FMCOS CREATE FILE type codes, so the on-card table and
+/// the personalisation scripts speak the same numbers (`docs/nvm-format.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// The master file (3F00); only slot 0.
+    Master,
+    /// A dedicated file or application DF (FMCOS `38`).
+    Dedicated,
+    /// Transparent EF (FMCOS `28`).
+    Transparent,
+    /// Linear EF with fixed-size records (FMCOS `2A`).
+    LinearFixed,
+    /// Linear EF with variable-size records (FMCOS `2C`).
+    LinearVariable,
+    /// Cyclic EF with fixed-size records, record 1 the newest (FMCOS `2E`).
+    Cyclic,
+    /// Internal EF (purse/deposit, FMCOS `2F`): only applets reach it, never READ/UPDATE commands.
+    Internal,
+    /// Key file (FMCOS `3F`): never readable.
+    KeyFile,
+}
+
+impl FileKind {
+    /// The stored type code.
+    pub const fn code(self) -> u8 {
+        match self {
+            FileKind::Master => 0x01,
+            FileKind::Dedicated => 0x38,
+            FileKind::Transparent => 0x28,
+            FileKind::LinearFixed => 0x2A,
+            FileKind::LinearVariable => 0x2C,
+            FileKind::Cyclic => 0x2E,
+            FileKind::Internal => 0x2F,
+            FileKind::KeyFile => 0x3F,
+        }
+    }
+
+    /// Decode a stored type code; `None` for a free slot (00) or an unknown code.
+    pub const fn from_code(code: u8) -> Option<FileKind> {
+        Some(match code {
+            0x01 => FileKind::Master,
+            0x38 => FileKind::Dedicated,
+            0x28 => FileKind::Transparent,
+            0x2A => FileKind::LinearFixed,
+            0x2C => FileKind::LinearVariable,
+            0x2E => FileKind::Cyclic,
+            0x2F => FileKind::Internal,
+            0x3F => FileKind::KeyFile,
+            _ => return None,
+        })
+    }
+
+    /// MF or DF.
+    pub const fn is_df(self) -> bool {
+        matches!(self, FileKind::Master | FileKind::Dedicated)
+    }
+
+    /// EFs addressed by record number.
+    pub const fn is_record(self) -> bool {
+        matches!(
+            self,
+            FileKind::LinearFixed | FileKind::LinearVariable | FileKind::Cyclic
+        )
+    }
+}
+
+/// Secure-messaging requirement on writes to an EF (FMCOS type byte `+80` / `+C0`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LineProtection {
+    /// Plain writes allowed.
+    #[default]
+    None,
+    /// Writes must carry a line-protection MAC (CLA 04/84).
+    Mac,
+    /// Writes must be encrypted and MAC'd.
+    EncryptedMac,
+}
+
+impl LineProtection {
+    const fn bits(self) -> u8 {
+        match self {
+            LineProtection::None => 0x00,
+            LineProtection::Mac => 0x80,
+            LineProtection::EncryptedMac => 0xC0,
+        }
+    }
+    const fn from_bits(b: u8) -> LineProtection {
+        match b & 0xC0 {
+            0xC0 => LineProtection::EncryptedMac,
+            0x80 => LineProtection::Mac,
+            _ => LineProtection::None,
+        }
+    }
+}
+
+/// ISO/IEC 7816-4 §7.4.10 life-cycle status of a DF, as far as the kernel distinguishes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DfState {
+    /// Operational, activated (LCS 05).
+    Active,
+    /// Temporarily blocked by APPLICATION BLOCK 00 (LCS 04, deactivated): APPLICATION UNBLOCK revives it.
+    Blocked,
+    /// Permanently blocked by APPLICATION BLOCK 01 (LCS 0C, terminated).
+    Terminated,
+}
+
+impl DfState {
+    /// The ISO LCS byte.
+    pub const fn lcs(self) -> u8 {
+        match self {
+            DfState::Active => 0x05,
+            DfState::Blocked => 0x04,
+            DfState::Terminated => 0x0C,
+        }
+    }
+    const fn from_lcs(b: u8) -> DfState {
+        match b {
+            0x04 => DfState::Blocked,
+            0x0C => DfState::Terminated,
+            _ => DfState::Active,
+        }
+    }
+}
+
+/// Access rights of a file. For EFs `read`/`write`; for DFs `create`/`erase`; for key files `add`
+/// (in `write`). The third right is the FMCOS application-type byte of a DF (`95`), kept as read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rights {
+    /// EF: READ BINARY/RECORD. DF: CREATE FILE inside it. Key file: unused.
+    pub first: AccessRight,
+    /// EF: UPDATE/WRITE/APPEND. DF: ERASE DF. Key file: WRITE KEY (add).
+    pub second: AccessRight,
+}
+
+/// One decoded file-table slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileEntry {
+    /// What the file is.
+    pub kind: FileKind,
+    /// Slot of the parent DF (the MF is its own parent).
+    pub parent: u8,
+    /// File identifier.
+    pub fid: Fid,
+    /// Short EF identifier (1..=30) or 0 for none; for a DF the FMCOS application-type byte.
+    pub sfi: u8,
+    /// Life-cycle status (meaningful for DFs).
+    pub state: DfState,
+    /// Access rights.
+    pub rights: Rights,
+    /// Write protection of an EF.
+    pub protection: LineProtection,
+    /// Start of the body in the data area.
+    pub offset: u16,
+    /// Body size in bytes (for a DF: its whole space quota, children included).
+    pub size: u16,
+    /// Mutable state word: cyclic `(used << 8) | newest`, variable-record bytes used, DF bytes allocated.
+    pub state_word: u16,
+    /// Record count (fixed/cyclic) or 0.
+    pub record_count: u8,
+    /// Record length (fixed/cyclic) or 0.
+    pub record_len: u8,
+    /// DF name (length in `name_len`).
+    pub name: [u8; MAX_DF_NAME],
+    /// DF name length, 0 for EFs.
+    pub name_len: u8,
+}
+
+/// A slot could not be decoded: the table is corrupt (answered as 6581/6F00 by the kernel, never a panic).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CorruptEntry;
+
+impl FileEntry {
+    /// The DF name as a slice (empty for EFs).
+    pub fn df_name(&self) -> &[u8] {
+        self.name.get(..usize::from(self.name_len)).unwrap_or(&[])
+    }
+
+    /// Byte offset of the first free byte of a DF's space (DFs only).
+    pub fn df_free_offset(&self) -> u32 {
+        u32::from(self.offset) + u32::from(self.state_word)
+    }
+
+    /// Bytes of a DF's quota not yet allocated.
+    pub fn df_free_bytes(&self) -> u32 {
+        u32::from(self.size).saturating_sub(u32::from(self.state_word))
+    }
+
+    /// Cyclic files: number of records written so far (≤ record_count).
+    pub fn cyclic_used(&self) -> u8 {
+        self.state_word.to_be_bytes()[0]
+    }
+
+    /// Cyclic files: physical index of the newest record.
+    pub fn cyclic_newest(&self) -> u8 {
+        self.state_word.to_be_bytes()[1]
+    }
+
+    /// Encode into a slot.
+    pub fn encode(&self) -> [u8; ENTRY_SIZE] {
+        let mut b = [0u8; ENTRY_SIZE];
+        let fid = self.fid.to_bytes();
+        let off = self.offset.to_be_bytes();
+        let size = self.size.to_be_bytes();
+        let st = self.state_word.to_be_bytes();
+        let head = [
+            self.kind.code(),
+            self.parent,
+            fid[0],
+            fid[1],
+            self.sfi,
+            self.state.lcs(),
+            self.rights.first.0,
+            self.rights.second.0,
+            0,
+            self.protection.bits() | self.name_len.saturating_sub(1) & 0x0F,
+            off[0],
+            off[1],
+            size[0],
+            size[1],
+            st[0],
+            st[1],
+        ];
+        let (h, tail) = b.split_at_mut(16);
+        h.copy_from_slice(&head);
+        if self.kind.is_df() {
+            tail.copy_from_slice(&self.name);
+        } else {
+            for (d, s) in tail.iter_mut().zip([self.record_count, self.record_len]) {
+                *d = s;
+            }
+        }
+        b
+    }
+
+    /// Decode a slot; `Ok(None)` for a free slot. `data_len` bounds the body.
+    pub fn decode(b: &[u8; ENTRY_SIZE], data_len: u32) -> Result<Option<FileEntry>, CorruptEntry> {
+        if b[0] == 0 {
+            return Ok(None);
+        }
+        let kind = FileKind::from_code(b[0]).ok_or(CorruptEntry)?;
+        let offset = u16::from_be_bytes([b[10], b[11]]);
+        let size = u16::from_be_bytes([b[12], b[13]]);
+        let state_word = u16::from_be_bytes([b[14], b[15]]);
+        if u32::from(offset) + u32::from(size) > data_len {
+            return Err(CorruptEntry);
+        }
+        let mut e = FileEntry {
+            kind,
+            parent: b[1],
+            fid: Fid::from_bytes([b[2], b[3]]),
+            sfi: b[4],
+            state: DfState::from_lcs(b[5]),
+            rights: Rights {
+                first: AccessRight(b[6]),
+                second: AccessRight(b[7]),
+            },
+            protection: LineProtection::from_bits(b[9]),
+            offset,
+            size,
+            state_word,
+            record_count: 0,
+            record_len: 0,
+            name: [0; MAX_DF_NAME],
+            name_len: 0,
+        };
+        if kind.is_df() {
+            e.protection = LineProtection::None;
+            e.name_len = (b[9] & 0x0F) + 1;
+            e.name.copy_from_slice(&b[16..32]);
+            if state_word > size {
+                return Err(CorruptEntry);
+            }
+        } else {
+            e.record_count = b[16];
+            e.record_len = b[17];
+            match kind {
+                FileKind::LinearFixed | FileKind::Cyclic => {
+                    let need = u16::from(e.record_count) * u16::from(e.record_len);
+                    if e.record_count == 0 || e.record_len == 0 || need > size {
+                        return Err(CorruptEntry);
+                    }
+                    if kind == FileKind::Cyclic
+                        && (e.cyclic_used() > e.record_count
+                            || e.cyclic_newest() >= e.record_count)
+                    {
+                        return Err(CorruptEntry);
+                    }
+                }
+                FileKind::LinearVariable if state_word > size => return Err(CorruptEntry),
+                _ => {}
+            }
+        }
+        Ok(Some(e))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn sample(kind: FileKind) -> FileEntry {
+        let mut name = [0u8; MAX_DF_NAME];
+        name[..5].copy_from_slice(b"ABCDE");
+        FileEntry {
+            kind,
+            parent: 3,
+            fid: Fid(0x0015),
+            sfi: if kind.is_df() { 0x95 } else { 0x15 },
+            state: DfState::Active,
+            rights: Rights {
+                first: AccessRight(0xF0),
+                second: AccessRight(0x11),
+            },
+            protection: if kind.is_df() {
+                LineProtection::None
+            } else {
+                LineProtection::Mac
+            },
+            offset: 100,
+            size: 230,
+            state_word: if kind == FileKind::Cyclic { 0x0304 } else { 0 },
+            record_count: if kind.is_df() { 0 } else { 10 },
+            record_len: if kind.is_df() { 0 } else { 23 },
+            name,
+            name_len: if kind.is_df() { 5 } else { 0 },
+        }
+    }
+
+    #[test]
+    fn round_trip_every_kind() {
+        for kind in [
+            FileKind::Dedicated,
+            FileKind::Transparent,
+            FileKind::LinearFixed,
+            FileKind::LinearVariable,
+            FileKind::Cyclic,
+            FileKind::Internal,
+            FileKind::KeyFile,
+        ] {
+            let e = sample(kind);
+            let d = FileEntry::decode(&e.encode(), 4096).unwrap().unwrap();
+            assert_eq!(d, e, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn free_and_corrupt_slots() {
+        assert_eq!(FileEntry::decode(&[0; ENTRY_SIZE], 4096), Ok(None));
+        let mut b = sample(FileKind::Transparent).encode();
+        b[0] = 0x77;
+        assert_eq!(FileEntry::decode(&b, 4096), Err(CorruptEntry));
+        // body past the end of the data area
+        let b = sample(FileKind::Transparent).encode();
+        assert_eq!(FileEntry::decode(&b, 200), Err(CorruptEntry));
+        // records larger than the body
+        let mut e = sample(FileKind::LinearFixed);
+        e.size = 20;
+        assert_eq!(FileEntry::decode(&e.encode(), 4096), Err(CorruptEntry));
+        // cyclic head out of range
+        let mut e = sample(FileKind::Cyclic);
+        e.state_word = 0x010A;
+        assert_eq!(FileEntry::decode(&e.encode(), 4096), Err(CorruptEntry));
+    }
+}

@@ -1,0 +1,149 @@
+//! Record addressing for linear-fixed, linear-variable and cyclic EFs (ISO/IEC 7816-4 §7.3).
+//!
+//! Responsibility: map a logical record number to bytes of the body and keep each file's state
+//! word (append position, bytes used, cyclic head) consistent with the records. Conventions
+//! (`docs/commands.md`):
+//! * linear fixed: every record exists from creation (zero-filled), as FMCOS scripts expect
+//!   (UPDATE RECORD 1 right after CREATE FILE); APPEND fills the first never-appended record;
+//! * linear variable: records are stored `len ‖ data` back to back; UPDATE keeps the length;
+//! * cyclic: record 1 is the newest; APPEND overwrites the oldest once the file is full.
+
+use super::{read_body, write_body, write_state_word, FileEntry, FileKind, Slot};
+use cos_apdu::Sw;
+use cos_nvm::Storage;
+
+/// Longest record any file can hold (one length byte for variable records).
+pub const MAX_RECORD: usize = 255;
+
+/// Number of records that currently exist.
+pub fn count(s: &dyn Storage, e: &FileEntry) -> Result<u8, Sw> {
+    match e.kind {
+        FileKind::LinearFixed => Ok(e.record_count),
+        FileKind::Cyclic => Ok(e.cyclic_used()),
+        FileKind::LinearVariable => {
+            let mut n = 0u8;
+            let mut pos = 0u32;
+            while pos < u32::from(e.state_word) {
+                let mut l = [0u8; 1];
+                read_body(s, e, pos, &mut l)?;
+                pos += 1 + u32::from(l[0]);
+                n = n.checked_add(1).ok_or(Sw::MEMORY_FAILURE)?;
+            }
+            Ok(n)
+        }
+        _ => Err(Sw::COMMAND_INCOMPATIBLE_WITH_FILE),
+    }
+}
+
+/// Body offset and length of logical record `n` (1-based).
+pub fn locate(s: &dyn Storage, e: &FileEntry, n: u8) -> Result<(u32, usize), Sw> {
+    if n == 0 {
+        return Err(Sw::RECORD_NOT_FOUND);
+    }
+    match e.kind {
+        FileKind::LinearFixed => {
+            if n > e.record_count {
+                return Err(Sw::RECORD_NOT_FOUND);
+            }
+            Ok((
+                u32::from(n - 1) * u32::from(e.record_len),
+                usize::from(e.record_len),
+            ))
+        }
+        FileKind::Cyclic => {
+            if n > e.cyclic_used() {
+                return Err(Sw::RECORD_NOT_FOUND);
+            }
+            let rc = u16::from(e.record_count);
+            let phys = (u16::from(e.cyclic_newest()) + rc - u16::from(n - 1)) % rc;
+            Ok((
+                u32::from(phys) * u32::from(e.record_len),
+                usize::from(e.record_len),
+            ))
+        }
+        FileKind::LinearVariable => {
+            let mut pos = 0u32;
+            let mut i = 1u8;
+            while pos < u32::from(e.state_word) {
+                let mut l = [0u8; 1];
+                read_body(s, e, pos, &mut l)?;
+                if i == n {
+                    return Ok((pos + 1, usize::from(l[0])));
+                }
+                pos += 1 + u32::from(l[0]);
+                i = i.checked_add(1).ok_or(Sw::RECORD_NOT_FOUND)?;
+            }
+            Err(Sw::RECORD_NOT_FOUND)
+        }
+        _ => Err(Sw::COMMAND_INCOMPATIBLE_WITH_FILE),
+    }
+}
+
+/// Read logical record `n` into `buf`; returns its length.
+pub fn read(s: &dyn Storage, e: &FileEntry, n: u8, buf: &mut [u8; MAX_RECORD]) -> Result<usize, Sw> {
+    let (off, len) = locate(s, e, n)?;
+    let dst = buf.get_mut(..len).ok_or(Sw::MEMORY_FAILURE)?;
+    read_body(s, e, off, dst)?;
+    Ok(len)
+}
+
+/// Overwrite logical record `n`; the length must match the record's.
+pub fn update(s: &mut dyn Storage, e: &FileEntry, n: u8, data: &[u8]) -> Result<(), Sw> {
+    let (off, len) = locate(s, e, n)?;
+    if data.len() != len {
+        return Err(Sw::WRONG_LENGTH);
+    }
+    write_body(s, e, off, data)
+}
+
+/// Append a record; returns the logical number it got (1 for cyclic files).
+pub fn append(s: &mut dyn Storage, slot: Slot, e: &FileEntry, data: &[u8]) -> Result<u8, Sw> {
+    match e.kind {
+        FileKind::LinearFixed => {
+            if data.len() != usize::from(e.record_len) {
+                return Err(Sw::WRONG_LENGTH);
+            }
+            let next = e.state_word;
+            if next >= u16::from(e.record_count) {
+                return Err(Sw::NOT_ENOUGH_MEMORY);
+            }
+            write_body(s, e, u32::from(next) * u32::from(e.record_len), data)?;
+            write_state_word(s, slot, next + 1)?;
+            Ok(u8::try_from(next + 1).map_err(|_| Sw::MEMORY_FAILURE)?)
+        }
+        FileKind::Cyclic => {
+            if data.len() != usize::from(e.record_len) {
+                return Err(Sw::WRONG_LENGTH);
+            }
+            let (used, newest) = (e.cyclic_used(), e.cyclic_newest());
+            let (used, newest) = if used == 0 {
+                (1, 0)
+            } else {
+                (
+                    used.saturating_add(1).min(e.record_count),
+                    ((u16::from(newest) + 1) % u16::from(e.record_count)) as u8,
+                )
+            };
+            write_body(s, e, u32::from(newest) * u32::from(e.record_len), data)?;
+            write_state_word(s, slot, u16::from_be_bytes([used, newest]))?;
+            Ok(1)
+        }
+        FileKind::LinearVariable => {
+            let len = u8::try_from(data.len()).map_err(|_| Sw::WRONG_LENGTH)?;
+            if len == 0 {
+                return Err(Sw::WRONG_LENGTH);
+            }
+            let n = count(s, e)?;
+            let used = u32::from(e.state_word);
+            let end = used + 1 + u32::from(len);
+            if end > u32::from(e.size) || n == u8::MAX {
+                return Err(Sw::NOT_ENOUGH_MEMORY);
+            }
+            write_body(s, e, used, &[len])?;
+            write_body(s, e, used + 1, data)?;
+            write_state_word(s, slot, end as u16)?;
+            Ok(n + 1)
+        }
+        _ => Err(Sw::COMMAND_INCOMPATIBLE_WITH_FILE),
+    }
+}

@@ -1,0 +1,132 @@
+//! Keys and PINs in a DF's key file: lookup, writing, and try counters.
+//!
+//! Responsibility: locate a [`KeyRecord`] by type and identifier, store records, and run every
+//! secret comparison through [`consume_then_verify`], which commits the decremented try counter
+//! **before** the comparison runs. A power cut between the two therefore costs the attacker a try
+//! (the tearing attack on PIN verification), and a correct answer restores the counter afterwards.
+
+use crate::error::{atomically, store_sw};
+use crate::fs::{self, FileEntry, Slot};
+use crate::keys::{KeyRecord, KeyType, TryCounter, KEY_RECORD_SIZE, TRIES_OFFSET};
+use cos_apdu::Sw;
+use cos_nvm::Storage;
+
+/// Where a key record lives (data-area address), so it can be rewritten.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyLocation(u32);
+
+/// Number of records a key file holds.
+pub fn capacity(kf: &FileEntry) -> u32 {
+    u32::from(kf.size) / KEY_RECORD_SIZE as u32
+}
+
+/// Find a key of one of `types` with identifier `id` in the key file `kf`.
+pub fn find(
+    s: &dyn Storage,
+    kf: &FileEntry,
+    types: &[KeyType],
+    id: u8,
+) -> Result<Option<(KeyLocation, KeyRecord)>, Sw> {
+    find_by(s, kf, |r| types.contains(&r.key_type) && r.id == id)
+}
+
+/// The first key of a type (lowest record), e.g. the DF's line-protection key.
+pub fn first_of(
+    s: &dyn Storage,
+    kf: &FileEntry,
+    ty: KeyType,
+) -> Result<Option<(KeyLocation, KeyRecord)>, Sw> {
+    find_by(s, kf, |r| r.key_type == ty)
+}
+
+fn find_by(
+    s: &dyn Storage,
+    kf: &FileEntry,
+    mut pred: impl FnMut(&KeyRecord) -> bool,
+) -> Result<Option<(KeyLocation, KeyRecord)>, Sw> {
+    for i in 0..capacity(kf) {
+        let off = i * KEY_RECORD_SIZE as u32;
+        let mut b = [0u8; KEY_RECORD_SIZE];
+        fs::read_body(s, kf, off, &mut b)?;
+        if let Some(r) = KeyRecord::decode(&b) {
+            if pred(&r) {
+                return Ok(Some((KeyLocation(u32::from(kf.offset) + off), r)));
+            }
+        }
+        zeroize::Zeroize::zeroize(&mut b);
+    }
+    Ok(None)
+}
+
+/// A free record in the key file.
+pub fn free_location(s: &dyn Storage, kf: &FileEntry) -> Result<Option<KeyLocation>, Sw> {
+    for i in 0..capacity(kf) {
+        let off = i * KEY_RECORD_SIZE as u32;
+        let mut t = [0u8; 1];
+        fs::read_body(s, kf, off, &mut t)?;
+        if t[0] == 0 {
+            return Ok(Some(KeyLocation(u32::from(kf.offset) + off)));
+        }
+    }
+    Ok(None)
+}
+
+/// Write a whole record (inside a transaction).
+pub fn write(s: &mut dyn Storage, at: KeyLocation, r: &KeyRecord) -> Result<(), Sw> {
+    let mut b = r.encode();
+    let res = s.write(at.0, &b).map_err(store_sw);
+    zeroize::Zeroize::zeroize(&mut b);
+    res
+}
+
+fn write_tries(s: &mut dyn Storage, at: KeyLocation, t: TryCounter) -> Result<(), Sw> {
+    s.write(at.0 + TRIES_OFFSET as u32, &[t.0])
+        .map_err(store_sw)
+}
+
+/// Outcome of a secret comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verification {
+    /// The secret matched; the counter is back to its maximum.
+    Passed,
+    /// It did not; `remaining` tries are left (0: now blocked).
+    Failed {
+        /// Tries left after this failure.
+        remaining: u8,
+    },
+}
+
+/// Consume a try (committed to NVM), then run `check`, then restore the counter on success.
+/// A blocked key answers 6983 without running `check`.
+pub fn consume_then_verify(
+    s: &mut dyn Storage,
+    at: KeyLocation,
+    key: &KeyRecord,
+    check: impl FnOnce(&KeyRecord) -> bool,
+) -> Result<Verification, Sw> {
+    if key.tries.is_blocked() {
+        return Err(Sw::AUTH_METHOD_BLOCKED);
+    }
+    let limited = key.tries.is_limited();
+    let after = key.tries.decremented();
+    if limited {
+        atomically(s, |s| write_tries(s, at, after))?;
+    }
+    if check(key) {
+        if limited {
+            atomically(s, |s| write_tries(s, at, key.tries.reset()))?;
+        }
+        Ok(Verification::Passed)
+    } else {
+        Ok(Verification::Failed {
+            remaining: after.remaining(),
+        })
+    }
+}
+
+/// The key file of `df` (6A88 when the DF has none: no key can be referenced).
+pub fn key_file_of(s: &dyn Storage, slots: u8, df: Slot) -> Result<FileEntry, Sw> {
+    fs::key_file(s, slots, df)?
+        .map(|(_, e)| e)
+        .ok_or(Sw::REFERENCED_DATA_NOT_FOUND)
+}
