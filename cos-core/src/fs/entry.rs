@@ -317,7 +317,9 @@ mod tests {
 
     fn sample(kind: FileKind) -> FileEntry {
         let mut name = [0u8; MAX_DF_NAME];
-        name[..5].copy_from_slice(b"ABCDE");
+        if kind.is_df() {
+            name[..5].copy_from_slice(b"ABCDE");
+        }
         FileEntry {
             kind,
             parent: 3,
