@@ -35,3 +35,8 @@ pub use cos_nvm as nvm;
 pub use kernel::{FormatConfig, FormatError, Kernel, ATR};
 pub use lifecycle::CardState;
 pub use rng::{Rng, SeededRng};
+
+// The README's code sample is compiled and run as a doctest.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
