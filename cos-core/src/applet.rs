@@ -205,8 +205,8 @@ impl<'k> Cx<'k> {
         check: impl FnOnce(&KeyRecord) -> bool,
     ) -> Result<Verification, Sw> {
         let kf = keystore::key_file_of(self.store, self.slots, self.adf)?;
-        let (at, key) = keystore::find(self.store, &kf, &[ty], id)?
-            .ok_or(Sw::REFERENCED_DATA_NOT_FOUND)?;
+        let (at, key) =
+            keystore::find(self.store, &kf, &[ty], id)?.ok_or(Sw::REFERENCED_DATA_NOT_FOUND)?;
         keystore::consume_then_verify(self.store, at, &key, check)
     }
 

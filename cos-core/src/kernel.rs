@@ -32,7 +32,8 @@ pub const ATR: [u8; 15] = with_tck([
 const fn with_tck(mut a: [u8; 15]) -> [u8; 15] {
     let mut tck = 0u8;
     let mut i = 1;
-    #[allow(clippy::indexing_slicing)] // const fn over a fixed array: bounds are checked at compile time
+    #[allow(clippy::indexing_slicing)]
+    // const fn over a fixed array: bounds are checked at compile time
     while i < 14 {
         tck ^= a[i];
         i += 1;
@@ -53,6 +54,10 @@ pub struct FormatConfig<'a> {
     /// The transport key (external authentication key 00 of the MF, 3DES, next state F),
     /// which meets the factory MF's create and erase rights (`0F`).
     pub transport_key: [u8; 16],
+    /// The transport code (PIN 00 of the MF, next state F, 10 tries): the same rights through a
+    /// static VERIFY, so that a personalisation script can be replayed by tools that cannot
+    /// compute a cryptogram (`scriptor` on a real reader).
+    pub transport_code: [u8; 8],
 }
 
 impl Default for FormatConfig<'_> {
@@ -62,6 +67,7 @@ impl Default for FormatConfig<'_> {
             table_slots: 64,
             mf_name: b"1PAY.SYS.DDF01",
             transport_key: [0xFF; 16],
+            transport_code: [0xFF; 8],
         }
     }
 }
@@ -85,7 +91,7 @@ pub struct Kernel<N: Nvm, R: Rng> {
 
 impl<N: Nvm, R: Rng> Kernel<N, R> {
     /// Format a blank device as the chip maker delivers it: MF (rights `0F`/`0F`) with a key
-    /// file holding the transport key, life cycle pre-personalised.
+    /// file holding the transport key and the transport code, life cycle pre-personalised.
     pub fn format(nvm: N, cfg: &FormatConfig<'_>) -> Result<N, FormatError> {
         let mut store = Store::format(nvm, cfg.journal_pages).map_err(FormatError::Store)?;
         let cap = store.capacity();
@@ -99,8 +105,8 @@ impl<N: Nvm, R: Rng> Kernel<N, R> {
         }
         let mf_size = u16::try_from(cap.saturating_sub(table_end).min(0xFFFF))
             .map_err(|_| FormatError::Config(Sw::NOT_ENOUGH_MEMORY))?;
-        let mf_offset = u16::try_from(table_end)
-            .map_err(|_| FormatError::Config(Sw::NOT_ENOUGH_MEMORY))?;
+        let mf_offset =
+            u16::try_from(table_end).map_err(|_| FormatError::Config(Sw::NOT_ENOUGH_MEMORY))?;
         if mf_size < kf_size {
             return Err(FormatError::Config(Sw::NOT_ENOUGH_MEMORY));
         }
@@ -151,6 +157,11 @@ impl<N: Nvm, R: Rng> Kernel<N, R> {
         tk[5..].copy_from_slice(&cfg.transport_key);
         let key = KeyRecord::parse_write_key(0x00, &tk).map_err(FormatError::Config)?;
         zeroize::Zeroize::zeroize(&mut tk);
+        let mut tc = [0u8; 13];
+        tc[..5].copy_from_slice(&[0x3A, 0xF0, 0xEF, 0x0F, 0xAA]);
+        tc[5..].copy_from_slice(&cfg.transport_code);
+        let code = KeyRecord::parse_write_key(0x00, &tc).map_err(FormatError::Config)?;
+        zeroize::Zeroize::zeroize(&mut tc);
         let header = CardHeader {
             state: CardState::PrePersonalised,
             slots: cfg.table_slots,
@@ -160,14 +171,20 @@ impl<N: Nvm, R: Rng> Kernel<N, R> {
             fs::write_entry(s, MF_SLOT, &mf)?;
             fs::write_entry(s, Slot(1), &kf)?;
             let at = keystore::free_location(s, &kf)?.ok_or(Sw::NOT_ENOUGH_MEMORY)?;
-            keystore::write(s, at, &key)
+            keystore::write(s, at, &key)?;
+            let at = keystore::free_location(s, &kf)?.ok_or(Sw::NOT_ENOUGH_MEMORY)?;
+            keystore::write(s, at, &code)
         })
         .map_err(FormatError::Config)?;
         Ok(store.into_nvm())
     }
 
     /// Power the card up: mount the store (recovery runs first) and start a fresh session.
-    pub fn power_on(nvm: N, rng: R, applets: &mut [&mut dyn Applet]) -> Result<Self, (MountError, N, R)> {
+    pub fn power_on(
+        nvm: N,
+        rng: R,
+        applets: &mut [&mut dyn Applet],
+    ) -> Result<Self, (MountError, N, R)> {
         let store = match Store::mount(nvm) {
             Ok(s) => s,
             Err((e, nvm)) => return Err((e, nvm, rng)),

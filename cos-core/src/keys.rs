@@ -369,8 +369,7 @@ mod tests {
             Sw::WRONG_LENGTH
         );
         assert_eq!(
-            KeyRecord::parse_write_key(0, &[0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
-                .unwrap_err(),
+            KeyRecord::parse_write_key(0, &[0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).unwrap_err(),
             Sw::WRONG_DATA
         );
         assert_eq!(

@@ -75,23 +75,17 @@ impl SecurityStatus {
         }
     }
 
-    /// The current DF changed: its level goes back to zero. Entering the MF clears the MF level
-    /// too, since it is then the current DF's level.
+    /// The current DF changed: a DF's level starts at zero each time it is entered. The MF's level
+    /// belongs to the whole session (FMCOS rights `0Y` test it from any DF), so going back to the
+    /// MF finds it as it was; only power-on and reset clear it.
     pub fn enter_df(&mut self, is_mf: bool) {
-        self.df = Level::ZERO;
         self.in_mf = is_mf;
-        if is_mf {
-            self.mf = Level::ZERO;
-        }
+        self.df = if is_mf { self.mf } else { Level::ZERO };
     }
 
     /// The MF's level.
     pub fn mf_level(&self) -> Level {
-        if self.in_mf {
-            self.df
-        } else {
-            self.mf
-        }
+        self.mf
     }
 
     /// The current DF's level.
@@ -141,7 +135,18 @@ mod tests {
         assert!(s.satisfies(AccessRight(0x11)));
         assert_eq!(s.mf_level(), Level::new(0xF));
         s.enter_df(true);
-        assert_eq!(s.mf_level(), Level::ZERO);
+        assert_eq!(
+            s.mf_level(),
+            Level::new(0xF),
+            "the MF level lasts the session"
+        );
+        assert_eq!(s.df_level(), Level::new(0xF));
+        s.enter_df(false);
+        assert_eq!(
+            s.df_level(),
+            Level::ZERO,
+            "a DF's level restarts at every entry"
+        );
     }
 
     #[test]

@@ -31,7 +31,12 @@ struct NewFile<'a> {
 /// optional (tools differ).
 fn parse_create(data: &[u8]) -> Result<NewFile<'_>, Sw> {
     let (&ty, rest) = data.split_first().ok_or(Sw::WRONG_LENGTH)?;
-    let right = |i: usize| rest.get(i).copied().map(AccessRight).ok_or(Sw::WRONG_LENGTH);
+    let right = |i: usize| {
+        rest.get(i)
+            .copied()
+            .map(AccessRight)
+            .ok_or(Sw::WRONG_LENGTH)
+    };
     let u16_at = |i: usize| -> Result<u16, Sw> {
         match (rest.get(i), rest.get(i + 1)) {
             (Some(&a), Some(&b)) => Ok(u16::from_be_bytes([a, b])),
@@ -201,7 +206,10 @@ pub fn create_file(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
         return Err(Sw::FILE_ALREADY_EXISTS);
     }
     if nf.kind == FileKind::Dedicated
-        && fs::find(k.store, slots, 0, |_, e| e.kind.is_df() && e.df_name() == nf.name)?.is_some()
+        && fs::find(k.store, slots, 0, |_, e| {
+            e.kind.is_df() && e.df_name() == nf.name
+        })?
+        .is_some()
     {
         return Err(Sw::DF_NAME_ALREADY_EXISTS);
     }

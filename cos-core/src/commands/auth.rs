@@ -149,11 +149,13 @@ fn valid_pin(p: &[u8]) -> bool {
 }
 
 /// VERIFY (00 20 00 pin-id Lc PIN). Without data it reports the tries left (63Cx) or 6983.
+/// The PIN's use right must be met first (6982), as for every other key.
 pub fn verify(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     if cmd.p1() != 0 {
         return Err(Sw::INCORRECT_P1P2);
     }
     let (at, pin) = current_key(k, &[KeyType::Pin], cmd.p2())?;
+    k.check_right(k.session.current_df, pin.use_right)?;
     let given = cmd.data();
     if given.is_empty() {
         return if pin.tries.is_blocked() {
@@ -165,7 +167,8 @@ pub fn verify(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     if !(2..=8).contains(&given.len()) {
         return Err(Sw::WRONG_LENGTH);
     }
-    let verdict = keystore::consume_then_verify(k.store, at, &pin, |p| pin_matches(p.value(), given))?;
+    let verdict =
+        keystore::consume_then_verify(k.store, at, &pin, |p| pin_matches(p.value(), given))?;
     if verdict == Verification::Passed {
         k.session.security.set_level(pin.next_level());
     }
@@ -173,12 +176,15 @@ pub fn verify(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
 }
 
 /// CHANGE PIN (80 5E 01 pin-id: old ‖ FF ‖ new) and RELOAD PIN (80 5E 00 pin-id: new ‖ MAC, the
-/// MAC under the DF's PIN-reload key over the new PIN with a zero IV, JR/T 0025).
+/// MAC under the DF's PIN-reload key over the new PIN with a zero IV, JR/T 0025). CHANGE PIN
+/// verifies the old PIN, so the PIN's use right applies as for VERIFY; RELOAD PIN is governed by
+/// the reload key's use right instead.
 pub fn change_pin(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     let (at, pin) = current_key(k, &[KeyType::Pin], cmd.p2())?;
     let data = cmd.data();
     match cmd.p1() {
         0x01 => {
+            k.check_right(k.session.current_df, pin.use_right)?;
             let sep = data.iter().position(|&b| b == 0xFF).ok_or(Sw::WRONG_DATA)?;
             let (old, rest) = data.split_at(sep);
             let new = rest.get(1..).unwrap_or(&[]);

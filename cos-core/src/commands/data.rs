@@ -40,8 +40,7 @@ fn by_sfi(k: &Ctx<'_>, sfi: u8) -> Result<(Slot, FileEntry), Sw> {
     if sfi == 0 || sfi > 30 {
         return Err(Sw::INCORRECT_P1P2);
     }
-    fs::child_by_sfi(k.store, k.header.slots, k.session.current_df, sfi)?
-        .ok_or(Sw::FILE_NOT_FOUND)
+    fs::child_by_sfi(k.store, k.header.slots, k.session.current_df, sfi)?.ok_or(Sw::FILE_NOT_FOUND)
 }
 
 /// Le 00 (short) or 0000 (extended) asks for "everything, up to the maximum" without a warning.
@@ -67,7 +66,9 @@ pub fn read_binary(k: &mut Ctx<'_>, cmd: &Command<'_>, rsp: &mut Response<'_>) -
     }
     let available = (size - offset) as usize;
     let want = cmd.ne().max_len();
-    let n = available.min(want).min(rsp.capacity().saturating_sub(rsp.len()));
+    let n = available
+        .min(want)
+        .min(rsp.capacity().saturating_sub(rsp.len()));
     let mut buf = [0u8; 64];
     let mut done = 0usize;
     while done < n {
@@ -117,12 +118,17 @@ pub fn write_binary(k: &mut Ctx<'_>, cmd: &Command<'_>, or_mode: bool) -> Result
     Ok(Sw::SUCCESS)
 }
 
-/// The data of a write to `e`: a line-protected EF refuses plain commands (6982).
+/// The data of a write to `e`: a line-protected EF refuses plain commands (6982) once rights are
+/// enforced in its DF; before that (pre-issue, no key file yet) personalisation writes its initial
+/// content in plain, as it does for every other right.
 fn protected_payload(
     k: &mut Ctx<'_>,
     cmd: &Command<'_>,
     e: &FileEntry,
 ) -> Result<super::Payload, Sw> {
+    if !cmd.cla().has_sm() && !k.rights_enforced(Slot(e.parent))? {
+        return k.payload(cmd, false, false);
+    }
     match e.protection {
         LineProtection::None => k.payload(cmd, false, false),
         LineProtection::Mac => k.payload(cmd, true, false),

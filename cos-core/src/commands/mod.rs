@@ -106,7 +106,12 @@ impl Ctx<'_> {
 
     /// The command data, checked (and, with `decrypt`, decrypted) when the CLA announces secure
     /// messaging; plain otherwise. `require` refuses a plain command with 6982 (SM stripping).
-    pub fn payload(&mut self, cmd: &Command<'_>, require: bool, decrypt: bool) -> Result<Payload, Sw> {
+    pub fn payload(
+        &mut self,
+        cmd: &Command<'_>,
+        require: bool,
+        decrypt: bool,
+    ) -> Result<Payload, Sw> {
         if !cmd.cla().has_sm() {
             if require {
                 return Err(Sw::SECURITY_STATUS_NOT_SATISFIED);
@@ -118,6 +123,10 @@ impl Ctx<'_> {
             });
         }
         let challenge = self.challenge.take().ok_or(Sw::REFERENCE_DATA_NOT_USABLE)?;
+        // No room for a MAC: nothing to check, so no try of the line key is spent (6987).
+        if cmd.data().len() < sm::MAC_LEN {
+            return Err(Sw::SM_DATA_OBJECTS_MISSING);
+        }
         let slots = self.header.slots;
         let df = self.session.current_df;
         let kf = fs::key_file(self.store, slots, df)?

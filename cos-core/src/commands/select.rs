@@ -190,7 +190,9 @@ fn enter_df(
     }
     k.session.current_ef = None;
     k.session.current_record = None;
-    let new_applet = applets.iter().position(|a| a.aid() == e.df_name() && e.name_len > 0);
+    let new_applet = applets
+        .iter()
+        .position(|a| a.aid() == e.df_name() && e.name_len > 0);
     let previous = k.session.applet;
     if previous.is_some() && previous != new_applet {
         if let Some(a) = previous.and_then(|i| applets.get_mut(i)) {

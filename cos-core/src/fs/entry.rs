@@ -296,8 +296,7 @@ impl FileEntry {
                         return Err(CorruptEntry);
                     }
                     if kind == FileKind::Cyclic
-                        && (e.cyclic_used() > e.record_count
-                            || e.cyclic_newest() >= e.record_count)
+                        && (e.cyclic_used() > e.record_count || e.cyclic_newest() >= e.record_count)
                     {
                         return Err(CorruptEntry);
                     }

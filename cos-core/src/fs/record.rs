@@ -80,7 +80,12 @@ pub fn locate(s: &dyn Storage, e: &FileEntry, n: u8) -> Result<(u32, usize), Sw>
 }
 
 /// Read logical record `n` into `buf`; returns its length.
-pub fn read(s: &dyn Storage, e: &FileEntry, n: u8, buf: &mut [u8; MAX_RECORD]) -> Result<usize, Sw> {
+pub fn read(
+    s: &dyn Storage,
+    e: &FileEntry,
+    n: u8,
+    buf: &mut [u8; MAX_RECORD],
+) -> Result<usize, Sw> {
     let (off, len) = locate(s, e, n)?;
     let dst = buf.get_mut(..len).ok_or(Sw::MEMORY_FAILURE)?;
     read_body(s, e, off, dst)?;
