@@ -1,5 +1,10 @@
 //! The simulator's library and CLI, end to end.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use cos_core::nvm::TearMode;
 use cos_sim::card::{CardRng, SimCard};
