@@ -8,7 +8,7 @@
 //! Rules (the kernel enforces them, applets rely on them):
 //! * The kernel owns SELECT, GET RESPONSE, chaining, Le handling and every ISO/FMCOS command of
 //!   `docs/commands.md`; an applet sees only the commands the kernel does not implement, while its
-//!   ADF (or a DF below it) is current.
+//!   ADF is current (selecting any other DF, even one below the ADF, deselects it).
 //! * Switching applications calls the old applet's [`Applet::deselect`] and then the new one's
 //!   [`Applet::select`]; selecting the same ADF again calls `select` with [`Selection::Reselect`].
 //! * Power loss is never announced. Applets keep only RAM state that may vanish at any moment;
@@ -250,9 +250,12 @@ impl Tx<'_> {
         Ok(e)
     }
 
-    /// Read (seeing this transaction's own writes).
+    /// Read body bytes of a transparent or internal EF (seeing this transaction's own writes).
     pub fn read(&self, f: FileRef, offset: u32, buf: &mut [u8]) -> Result<(), Sw> {
         let e = self.entry(f)?;
+        if !matches!(e.kind, FileKind::Transparent | FileKind::Internal) {
+            return Err(Sw::COMMAND_INCOMPATIBLE_WITH_FILE);
+        }
         fs::read_body(self.store, &e, offset, buf)
     }
 

@@ -2,7 +2,8 @@
 //!
 //! Responsibility: own the store, the transport state and the session; run recovery before the
 //! first APDU; route each command to a kernel handler or to the applet of the current ADF; apply
-//! the life-cycle gates (terminated card, blocked application) before any handler runs.
+//! the life-cycle gates (terminated card, blocked application, including the DFs inside a blocked
+//! application) before any handler runs.
 //! Invariants: no APDU panics; a command that answers an error changed nothing (every handler
 //! writes in one transaction after all its checks); power-on and warm reset start from fresh RAM
 //! state (selection, security status, transport buffers, applet RAM).
@@ -327,7 +328,7 @@ fn dispatch(
     } else {
         is_kernel_iso(ins)
     };
-    let df_state = fs::entry(store, session.current_df)?.state;
+    let df_state = fs::effective_state(store, header.slots, session.current_df)?;
     match df_state {
         DfState::Terminated if ins != Ins::SELECT || proprietary => {
             return Err(Sw::FUNCTION_NOT_SUPPORTED)

@@ -56,15 +56,18 @@ fn redefining_the_mf_before_issue() {
     );
     // Its new rights (F0) are free: no authentication needed to create now.
     c.power_cycle();
-    c.ok("80E0 0000 07 3F 0030 01 F0 FFFF");
-    c.ok("80E0 0001 07 28 0010 F0 F0 FFFF");
+    c.ok("80E0 3F01 0D 38 0100 F0 F0 95 FFFF 4E45574446");
+    // DF names stay unique: not the name of that DF; the MF's own name again is fine.
+    c.refuse("80E0 3F00 0D 38 0000 F0 F0 95 FFFF 4E45574446", 0x6A8A);
+    c.ok("80E0 3F00 0D 38 0000 F0 F0 95 FFFF 4E45574D46");
     // Only a DF layout redefines the MF, and only from the MF.
     c.refuse("80E0 3F00 07 28 0010 F0 F0 FFFF", 0x6A89);
-    c.ok("80E0 3F01 0D 38 0100 F0 F0 95 FFFF 4E45574446");
     c.ok("00A4 0000 02 3F01");
     c.refuse("80E0 3F00 0D 38 0000 F0 F0 95 FFFF 4E45574D47", 0x6A89);
-    // With a key file in the MF: 6985.
+    // Once the MF has a key file: 6985.
     c.ok("00A4 0000 02 3F00");
+    c.ok("80E0 0000 07 3F 0030 01 F0 FFFF");
+    c.ok("80E0 0001 07 28 0010 F0 F0 FFFF");
     c.refuse("80E0 3F00 0D 38 0000 F0 F0 95 FFFF 4E45574D47", 0x6985);
 }
 
@@ -233,7 +236,7 @@ fn application_block_refusals() {
 #[test]
 fn temporary_block_and_unblock() {
     let mut c = in_adf();
-    c.refuse(&format!("84 18 0000 04 01020304"), 0x6985);
+    c.refuse("84 18 0000 04 01020304", 0x6985);
     assert_eq!(app_unblock(&mut c), 0x6985, "not blocked");
     assert_eq!(app_block(&mut c, 0x00), 0x9000);
     // What a blocked application refuses: 6985, and nothing changes.
@@ -481,4 +484,53 @@ fn erase_the_mf_before_issue() {
     // The whole card space is free for a new structure.
     c.ok(&format!("80E0 3F01 11 38 2000 F0 F0 95 FFFF {ADF_AID}"));
     c.select_adf();
+}
+
+#[test]
+fn transport_code_meets_the_factory_rights() {
+    let mut c = Card::blank();
+    c.refuse("80E0 0001 07 28 0010 F0 F0 FFFF", 0x6982);
+    c.refuse("0020 0000", 0x63CA);
+    assert_eq!(c.sw("0020 0000 08 0000000000000000"), 0x63C9);
+    c.ok("0020 0000 08 FFFFFFFFFFFFFFFF");
+    c.refuse("0020 0000", 0x63CA);
+    c.ok("80E0 0001 07 28 0010 F0 F0 FFFF");
+    assert_eq!(card_lcs(&mut c), 0x03);
+}
+
+/// An application's sub-DFs belong to it: blocking the application blocks them too.
+#[test]
+fn blocking_an_application_covers_its_sub_dfs() {
+    let mut c = in_adf();
+    c.ok("80E0 4F01 0E 38 0080 F0 F0 95 FFFF D15600000501");
+    c.ok("00A4 0000 02 4F01");
+    c.ok("80E0 0001 07 28 0004 F0 F0 FFFF");
+    c.ok("00A4 0300");
+    assert_eq!(app_block(&mut c, 0x00), 0x9000);
+    // Temporarily: the sub-DF is selected with the warning, reads work, writes do not.
+    c.expect("00A4 0000 02 4F01", 0x6283);
+    c.ok("00B0 8100 04");
+    c.refuse("00D6 8100 01 01", 0x6985);
+    c.refuse("80E0 0002 07 28 0004 F0 F0 FFFF", 0x6985);
+    c.ok("00A4 0000 02 3F00");
+    c.expect("00A4 080C 04 3F01 4F01", 0x6283);
+    c.ok("00A4 0000 02 3F00");
+    c.expect("00A4 080C 06 3F01 4F01 0001", 0x6283);
+    c.ok("00A4 0000 02 3F00");
+    c.expect("00A4 0400 06 D15600000501", 0x6283);
+    // Unblocking is done at the application itself.
+    c.challenge(4);
+    c.refuse("8418 0000 04 01020304", 0x6985);
+    c.expect(&format!("00A4 0400 09 {ADF_AID}"), 0x6283);
+    assert_eq!(app_unblock(&mut c), 0x9000);
+    c.ok("00A4 0000 02 4F01");
+    c.ok("00D6 8100 01 01");
+    // Permanently: the sub-DF cannot be reached any more, from anywhere.
+    c.ok("00A4 0300");
+    assert_eq!(app_block(&mut c, 0x01), 0x9000);
+    c.refuse("00A4 0000 02 4F01", 0x6A81);
+    c.ok("00A4 0000 02 3F00");
+    c.refuse("00A4 0800 04 3F01 4F01", 0x6A81);
+    c.refuse("00A4 0800 06 3F01 4F01 0001", 0x6A81);
+    c.refuse("00A4 0400 06 D15600000501", 0x6A81);
 }

@@ -316,6 +316,11 @@ fn blocked_application_selects_with_6283_and_terminated_with_6a81() {
     );
     assert_eq!(c.expect("00A4 0000 02 3F01", 0x6283), fci(ADF_AID));
     c.expect("00A4 000C 02 3F01", 0x6283);
+    // Entering it by a path to one of its EFs warns too; moving between its EFs does not.
+    c.ok("00A4 0000 02 3F00");
+    c.expect("00A4 080C 04 3F01 0015", 0x6283);
+    c.ok("00A4 020C 02 0017");
+    c.ok("00B2 0104 00");
     // Permanently blocked: not selectable at all.
     assert_eq!(app_block(&mut c, 0x01), 0x9000);
     c.ok("00A4 0000 02 3F00");

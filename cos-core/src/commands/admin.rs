@@ -279,6 +279,15 @@ fn redefine_mf(k: &mut Ctx<'_>, nf: &NewFile<'_>) -> Result<Sw, Sw> {
     {
         return Err(Sw::CONDITIONS_NOT_SATISFIED);
     }
+    // DF names stay unique on the card: another DF (created before the MF's key file) may
+    // already carry the new name.
+    if fs::find(k.store, k.header.slots, 1, |_, e| {
+        e.kind.is_df() && e.df_name() == nf.name
+    })?
+    .is_some()
+    {
+        return Err(Sw::DF_NAME_ALREADY_EXISTS);
+    }
     let mut mf = fs::entry(k.store, MF_SLOT)?;
     mf.rights = nf.rights;
     mf.sfi = nf.app_type;

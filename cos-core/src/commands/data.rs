@@ -78,7 +78,9 @@ pub fn read_binary(k: &mut Ctx<'_>, cmd: &Command<'_>, rsp: &mut Response<'_>) -
         rsp.extend(dst).map_err(overflow)?;
         done += chunk;
     }
-    if n < want && !is_wildcard(cmd.ne()) {
+    // 6282 only when the end of the file came first: an answer cut at the response buffer's
+    // size (an extended Le over 512 bytes) is not an end of file; the terminal reads on.
+    if available < want && !is_wildcard(cmd.ne()) {
         Ok(Sw::END_OF_FILE_REACHED)
     } else {
         Ok(Sw::SUCCESS)

@@ -1,9 +1,11 @@
 //! SELECT (ISO/IEC 7816-4 §11.1.1): by FID, child DF, EF, parent, DF name (first/next occurrence)
 //! and path; answers FCI, FCP, FMD or nothing; binds the application of the selected ADF.
 //!
-//! Invariants: a failed SELECT changes nothing; a change of current DF clears its security level
-//! (and the MF's when the MF becomes current); selecting a permanently blocked DF answers 6A81
-//! and a temporarily blocked one selects it with 6283.
+//! Invariants: a failed SELECT changes nothing (but the applet binding, see [`select`]); a change
+//! of current DF clears the new DF's security level (the MF's level lasts the session); selecting
+//! a permanently blocked DF answers 6A81 and a temporarily blocked one (or one of its EFs, from
+//! outside) selects it with 6283; a DF inside a blocked application counts as blocked with it
+//! ([`fs::effective_state`]).
 
 use super::Ctx;
 use crate::applet::{Applet, Cx, Selection};
@@ -15,8 +17,27 @@ pub fn overflow(_: Overflow) -> Sw {
     Sw::UNKNOWN
 }
 
-/// Handle SELECT.
+/// Handle SELECT. A failed SELECT leaves the selection, the security status and the name-search
+/// position as they were; only the applet binding may differ: when the new applet's `select`
+/// refuses, the previous applet has already been deselected (Java Card order) and no applet
+/// stays bound.
 pub fn select(
+    k: &mut Ctx<'_>,
+    applets: &mut [&mut dyn Applet],
+    cmd: &Command<'_>,
+    rsp: &mut Response<'_>,
+) -> Result<Sw, Sw> {
+    let saved = k.session.clone();
+    let result = select_inner(k, applets, cmd, rsp);
+    if result.is_err() {
+        let applet = k.session.applet;
+        *k.session = saved;
+        k.session.applet = applet;
+    }
+    result
+}
+
+fn select_inner(
     k: &mut Ctx<'_>,
     applets: &mut [&mut dyn Applet],
     cmd: &Command<'_>,
@@ -69,21 +90,29 @@ pub fn select(
         return Err(Sw::FILE_NOT_FOUND);
     }
     if e.kind.is_df() {
-        if e.state == DfState::Terminated {
+        let state = fs::effective_state(k.store, k.header.slots, slot)?;
+        if state == DfState::Terminated {
             return Err(Sw::FUNCTION_NOT_SUPPORTED);
         }
         enter_df(k, applets, slot, &e, answer, rsp)?;
-        if e.state == DfState::Blocked {
+        if state == DfState::Blocked {
             return Ok(Sw::SELECTED_FILE_INVALIDATED);
         }
     } else {
         let parent = Slot(e.parent);
+        // Entering a temporarily blocked application through one of its EFs (by path) warns
+        // exactly as selecting the DF itself does.
+        let mut sw = Sw::SUCCESS;
         if parent != k.session.current_df {
             let pe = fs::entry(k.store, parent)?;
-            if pe.state == DfState::Terminated {
+            let state = fs::effective_state(k.store, k.header.slots, parent)?;
+            if state == DfState::Terminated {
                 return Err(Sw::FUNCTION_NOT_SUPPORTED);
             }
             enter_df(k, applets, parent, &pe, 0x0C, rsp)?;
+            if state == DfState::Blocked {
+                sw = Sw::SELECTED_FILE_INVALIDATED;
+            }
         }
         k.session.current_ef = Some(slot);
         k.session.current_record = None;
@@ -92,6 +121,7 @@ pub fn select(
             0x08 => fmd(rsp).map_err(overflow)?,
             _ => {}
         }
+        return Ok(sw);
     }
     Ok(Sw::SUCCESS)
 }

@@ -140,6 +140,26 @@ pub fn free_slot_index(s: &dyn Storage, slots: u8) -> Result<Option<Slot>, Sw> {
     Ok(None)
 }
 
+/// The life-cycle state that applies in the DF `slot`: the worst state on its path up to the MF.
+/// An application's sub-DFs belong to the application, so a DF inside a temporarily
+/// (permanently) blocked DF is blocked (terminated) with it.
+pub fn effective_state(s: &dyn Storage, slots: u8, mut slot: Slot) -> Result<DfState, Sw> {
+    let mut worst = DfState::Active;
+    for _ in 0..=slots {
+        let e = entry(s, slot)?;
+        match e.state {
+            DfState::Terminated => return Ok(DfState::Terminated),
+            DfState::Blocked => worst = DfState::Blocked,
+            DfState::Active => {}
+        }
+        if slot == MF_SLOT {
+            return Ok(worst);
+        }
+        slot = Slot(e.parent);
+    }
+    Err(Sw::MEMORY_FAILURE)
+}
+
 /// Whether `slot` lies in the subtree rooted at `root` (walking parents, bounded by the table size).
 pub fn is_descendant(s: &dyn Storage, slots: u8, mut slot: Slot, root: Slot) -> Result<bool, Sw> {
     for _ in 0..=slots {
