@@ -5,7 +5,7 @@ use cos_core::applet::Applet;
 
 /// One of each application crate of the suite.
 pub fn standard_applets() -> Vec<Box<dyn Applet>> {
-    Vec::new()
+    vec![Box::new(e_purse::EPurse::default())]
 }
 
 /// Application state worth showing in `cos-sim info` (balances, counters, loans), one line each.

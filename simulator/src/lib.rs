@@ -20,6 +20,7 @@ pub mod image;
 pub mod info;
 pub mod perso;
 pub mod profile;
+pub mod terminals;
 pub mod trace;
 
 pub use card::{CardRng, SimCard, SimError};

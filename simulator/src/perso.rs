@@ -254,11 +254,10 @@ fn create_ef_data(f: &FileSpec) -> Vec<u8> {
             0xFF,
         ],
         FileType::Internal => {
-            // 2F count len usage 00 FF log-SFI: count × len = size (len 16 keeps count small).
-            let size = f.size.unwrap_or(16);
-            let len = 16u16;
-            let count = size.div_ceil(len);
-            vec![0x2F, count as u8, len as u8, r, 0x00, 0xFF, 0x00]
+            // 2F count len usage 00 FF log-SFI (FMCOS purse layout): one record of `size` bytes.
+            let size = f.size.unwrap_or(24).min(0xFF) as u8;
+            let log = f.log_sfi.as_deref().and_then(hex1).unwrap_or(0x00);
+            vec![0x2F, 0x01, size, r, 0x00, 0xFF, log]
         }
     }
 }

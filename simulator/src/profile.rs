@@ -204,6 +204,9 @@ pub struct FileSpec {
     /// Initial content of a binary / internal file.
     #[serde(default)]
     pub content: Vec<ContentItem>,
+    /// Internal (purse) files: the SFI of the transaction log that goes with it (hex).
+    #[serde(default)]
+    pub log_sfi: Option<String>,
     /// Initial records (each a hex string with `${…}` substitutions).
     #[serde(default, rename = "record")]
     pub record_values: Vec<String>,
@@ -456,6 +459,12 @@ impl Profile {
                     return Err(err(
                         format!("{p}.size"),
                         "required for this file type".into(),
+                    ))
+                }
+                FileType::Internal if f.size > Some(255) => {
+                    return Err(err(
+                        format!("{p}.size"),
+                        "an internal file holds at most 255 bytes".into(),
                     ))
                 }
                 FileType::Fixed | FileType::Cyclic
