@@ -215,6 +215,12 @@ impl<N: Nvm, R: Rng> Kernel<N, R> {
         }
     }
 
+    /// The reader's protocol: T=0 keeps response data of a command without Le for GET RESPONSE,
+    /// T=1 / contactless answers it at once (see [`cos_apdu::Protocol`]).
+    pub fn set_protocol(&mut self, protocol: cos_apdu::Protocol) {
+        self.transport.set_protocol(protocol);
+    }
+
     /// The answer to reset.
     pub fn atr(&self) -> &'static [u8] {
         &ATR

@@ -27,6 +27,15 @@ fn case_3_answer_comes_through_get_response() {
 }
 
 #[test]
+fn t1_readers_get_the_case_3_answer_at_once() {
+    let mut c = personalised();
+    c.kernel().set_protocol(cos_core::apdu::Protocol::T1);
+    assert_eq!(c.once(&h("00A4 0000 02 3F00")), (mf_fci(), 0x9000));
+    c.kernel().set_protocol(cos_core::apdu::Protocol::T0);
+    assert_eq!(c.once(&h("00A4 0000 02 3F00")), (vec![], 0x6114));
+}
+
+#[test]
 fn case_4_answers_at_once_up_to_le() {
     let mut c = personalised();
     let fci = mf_fci();

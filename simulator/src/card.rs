@@ -116,6 +116,7 @@ pub struct SimCard {
     applets: Vec<Box<dyn Applet>>,
     trace: Vec<TraceEntry>,
     tracing: bool,
+    protocol: cos_core::apdu::Protocol,
 }
 
 impl SimCard {
@@ -133,6 +134,7 @@ impl SimCard {
             applets: standard_applets(),
             trace: Vec::new(),
             tracing: true,
+            protocol: cos_core::apdu::Protocol::T0,
         };
         card.power_on()?;
         Ok(card)
@@ -207,7 +209,8 @@ impl SimCard {
                 nvm.chip_mut().power_cycle();
                 let mut refs = applet_refs(&mut self.applets);
                 match Kernel::power_on(nvm, rng, &mut refs) {
-                    Ok(k) => {
+                    Ok(mut k) => {
+                        k.set_protocol(self.protocol);
                         let atr = k.atr().to_vec();
                         self.power = Power::On(Box::new(k));
                         Ok(atr)
@@ -310,6 +313,15 @@ impl SimCard {
             sw = s;
         }
         Some((data, sw))
+    }
+
+    /// The reader's protocol (T=0 by default, as a contact reader; transit gates and phones speak
+    /// T=CL: `Protocol::T1`). Kept across power cycles, like the reader itself.
+    pub fn set_protocol(&mut self, protocol: cos_core::apdu::Protocol) {
+        self.protocol = protocol;
+        if let Power::On(k) = &mut self.power {
+            k.set_protocol(protocol);
+        }
     }
 
     /// Turn the APDU trace on or off (on by default).

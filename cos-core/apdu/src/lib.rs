@@ -44,4 +44,4 @@ pub use ins::Ins;
 pub use response::{Overflow, Response, TlvMark};
 pub use sw::Sw;
 pub use tlv::{tlv_iter, TlvError, TlvIter};
-pub use transport::{Transport, MAX_COMMAND_DATA, MAX_RESPONSE_DATA};
+pub use transport::{Protocol, Transport, MAX_COMMAND_DATA, MAX_RESPONSE_DATA};

@@ -29,9 +29,10 @@
 //! 5. Data longer than what may be sent now is split: the first part goes out with
 //!    `61xx` (xx = bytes still pending, `00` meaning 256 or more) and the rest waits for GET
 //!    RESPONSE; the last part carries the handler's status word (9000 or a warning). "What may be
-//!    sent now" is min(Ne, `out.len()` − 2), and nothing when Ne is absent (the T=0 case-4
-//!    situation, ISO/IEC 7816-3 §12.2.4). With an extended Ne the card may answer up to Ne bytes
-//!    at once, but never more than `out` holds.
+//!    sent now" is min(Ne, `out.len()` − 2), and, when Ne is absent, nothing under T=0 (the
+//!    case-4 situation, ISO/IEC 7816-3 §12.2.4) or up to 256 bytes under T=1 / T=CL
+//!    ([`Protocol`]). With an extended Ne the card may answer up to Ne bytes at once, but never
+//!    more than `out` holds.
 //!
 //! `out` should hold 258 bytes (256 data + SW) so that a short Le is always honoured in one
 //! R-APDU; a smaller `out` only means more `61xx` rounds. With fewer than 2 bytes there is no
@@ -61,6 +62,19 @@ pub const MAX_RESPONSE_DATA: usize = 512;
 /// Room for a whole short-Le response in one R-APDU: 256 data bytes plus SW1 SW2.
 pub const RECOMMENDED_OUT_LEN: usize = 258;
 
+/// How the reader carries APDUs, which decides what a command without Le may get back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// T=0 (contact, character protocol): a case-4 command reaches the card without Le, so
+    /// response data always waits for GET RESPONSE (`61xx`, ISO/IEC 7816-3 §12.2.4).
+    #[default]
+    T0,
+    /// T=1 or contactless T=CL (ISO/IEC 14443-4): the whole APDU reaches the card, and many
+    /// readers (transit gates, phones) send SELECT without Le yet expect the FCI with `9000`; a
+    /// command without Le may then get up to 256 bytes at once.
+    T1,
+}
+
 /// The transport state of one card session.
 #[derive(Debug)]
 pub struct Transport {
@@ -75,6 +89,8 @@ pub struct Transport {
     chain: Vec<u8, MAX_COMMAND_DATA>,
     /// Header (CLA without chaining bit, INS, P1, P2) of the chain in progress, if any.
     chain_header: Option<[u8; 4]>,
+    /// The reader's protocol (kept across resets: it belongs to the interface, not the session).
+    protocol: Protocol,
 }
 
 impl Default for Transport {
@@ -93,7 +109,18 @@ impl Transport {
             pending_channel: 0,
             chain: Vec::new(),
             chain_header: None,
+            protocol: Protocol::T0,
         }
+    }
+
+    /// Select the reader protocol (see [`Protocol`]).
+    pub fn set_protocol(&mut self, protocol: Protocol) {
+        self.protocol = protocol;
+    }
+
+    /// The reader protocol in use.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
     }
 
     /// Power-on or warm reset: forgets any pending response and any chain in progress
@@ -153,6 +180,7 @@ impl Transport {
                 &mut self.pending_sw,
                 &mut self.pending_channel,
                 &full,
+                self.protocol,
                 out,
                 handler,
             );
@@ -184,6 +212,7 @@ impl Transport {
             &mut self.pending_sw,
             &mut self.pending_channel,
             &cmd,
+            self.protocol,
             out,
             handler,
         )
@@ -246,6 +275,7 @@ fn run<F>(
     pending_sw: &mut Sw,
     pending_channel: &mut u8,
     cmd: &Command<'_>,
+    protocol: Protocol,
     out: &mut [u8],
     handler: F,
 ) -> usize
@@ -271,7 +301,11 @@ where
     };
     *pending_sw = sw;
     *pending_channel = cmd.cla().channel();
-    send_pending(pending, pending_offset, sw, cmd.ne().max_len(), out)
+    let limit = match (cmd.ne().is_absent(), protocol) {
+        (true, Protocol::T1) => 256,
+        _ => cmd.ne().max_len(),
+    };
+    send_pending(pending, pending_offset, sw, limit, out)
 }
 
 /// Sends up to `limit` pending bytes (and never more than `out` holds); `61xx` if some remain,
@@ -438,6 +472,29 @@ mod tests {
         assert_eq!(sw, Sw(0x6114));
         let (d, sw) = tx(&mut t, &[0x00, 0xC0, 0x00, 0x00, 0x14], unreachable_handler);
         assert_eq!((d, sw), (data, Sw::SUCCESS));
+    }
+
+    #[test]
+    fn t1_answers_a_command_without_le_directly() {
+        let mut t = Transport::new();
+        t.set_protocol(Protocol::T1);
+        let data = pattern(20);
+        let (d, sw) = tx(
+            &mut t,
+            &[0x00, 0xA4, 0x04, 0x00, 0x05, 0xA0, 0x00, 0x00, 0x03, 0x33],
+            answer(data.clone(), Sw::SUCCESS),
+        );
+        assert_eq!((d, sw), (data, Sw::SUCCESS));
+        // More than 256 bytes still goes through 61xx; reset keeps the protocol.
+        let (d, sw) = tx(
+            &mut t,
+            &[0x80, 0xCA, 0x00, 0x00],
+            answer(pattern(300), Sw::SUCCESS),
+        );
+        assert_eq!((d.len(), sw), (256, Sw(0x612C)));
+        t.reset();
+        assert_eq!(t.protocol(), Protocol::T1);
+        assert!(!t.has_pending_response());
     }
 
     #[test]
