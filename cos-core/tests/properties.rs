@@ -364,11 +364,26 @@ impl Model {
         }
     }
 
-    /// The record addressed by P1 / mode (kernel rule: the number first, then P1 ≠ 0 with a
-    /// relative mode is 6A86, then the range).
+    /// The record addressed by P1 / mode (ISO/IEC 7816-4: P1 ≠ 0 with modes 000–011 names a record
+    /// identifier, the record's first byte; otherwise record numbers).
     fn number(&self, ef: Ef, p1: u8, mode: u8) -> Result<u8, u16> {
-        let count = self.records(ef).len() as u8;
+        let recs = self.records(ef);
+        let count = recs.len() as u8;
         let cur = self.cur_rec;
+        if mode != 0b100 && p1 != 0 {
+            let hit = |n: &u8| recs[usize::from(*n) - 1].first() == Some(&p1);
+            let found = match mode {
+                0b000 => (1..=count).find(hit),
+                0b001 => (1..=count).rev().find(hit),
+                0b010 => (cur.map_or(1, |c| c.saturating_add(1))..=count).find(hit),
+                _ => match cur {
+                    Some(c) if c <= 1 => None,
+                    Some(c) => (1..c).rev().find(hit),
+                    None => (1..=count).rev().find(hit),
+                },
+            };
+            return found.ok_or(0x6A83);
+        }
         let n = match mode {
             0b100 if p1 == 0 => cur.ok_or(0x6A83u16)?,
             0b100 => p1,
@@ -383,9 +398,6 @@ impl Model {
                 None => count,
             },
         };
-        if mode != 0b100 && p1 != 0 {
-            return Err(0x6A86);
-        }
         if n == 0 || n > count {
             return Err(0x6A83);
         }

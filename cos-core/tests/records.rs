@@ -147,9 +147,9 @@ fn bad_modes_and_p1() {
             0x6A86,
         );
     }
-    // first/last/next/previous with a record number in P1.
+    // first/last/next/previous with P1 ≠ 0 search a record identifier: none starts with 01.
     for mode in [FIRST, LAST, NEXT, PREVIOUS] {
-        c.refuse(&format!("00B2 01{:02X} 00", FIXED | mode), 0x6A86);
+        c.refuse(&format!("00B2 01{:02X} 00", FIXED | mode), 0x6A83);
     }
     // SFI 31 is reserved.
     c.refuse("00B2 01FC 00", 0x6A86);
@@ -360,4 +360,44 @@ fn append_on_linear_fixed_ignores_earlier_updates() {
     c.ok(&format!("00E2 00{FIXED:02X} 10 {}", rec(0x22, 16)));
     assert_eq!(read(&mut c, 1, FIXED | BY_NUMBER).0, vec![0x22; 16]);
     assert_eq!(read(&mut c, 0, FIXED | BY_NUMBER).0, vec![0x22; 16]);
+}
+
+#[test]
+fn records_found_by_identifier_first_last_next_previous() {
+    // ISO/IEC 7816-4: with P1 ≠ 0, P2 modes 000–011 address the record whose first byte (its
+    // identifier, a SIMPLE-TLV tag) is P1 — how social-security terminals read data elements.
+    let mut c = in_adf();
+    c.ok(&format!(
+        "00DC 01{:02X} 10 08{}",
+        FIXED | BY_NUMBER,
+        "AA".repeat(15)
+    ));
+    c.ok(&format!(
+        "00DC 02{:02X} 10 09{}",
+        FIXED | BY_NUMBER,
+        "BB".repeat(15)
+    ));
+    c.ok(&format!(
+        "00DC 03{:02X} 10 08{}",
+        FIXED | BY_NUMBER,
+        "CC".repeat(15)
+    ));
+    let (d, sw) = read(&mut c, 0x08, FIXED | FIRST);
+    assert_eq!((d[1], sw), (0xAA, 0x9000));
+    let (d, _) = read(&mut c, 0x08, FIXED | NEXT);
+    assert_eq!(d[1], 0xCC, "next occurrence after record 1");
+    assert_eq!(read(&mut c, 0x08, FIXED | NEXT).1, 0x6A83);
+    let (d, _) = read(&mut c, 0x08, FIXED | PREVIOUS);
+    assert_eq!(d[1], 0xAA, "previous occurrence before record 3");
+    let (d, _) = read(&mut c, 0x08, FIXED | LAST);
+    assert_eq!(d[1], 0xCC);
+    let (d, _) = read(&mut c, 0x09, FIXED | FIRST);
+    assert_eq!(d[1], 0xBB);
+    // UPDATE RECORD by identifier too.
+    c.ok(&format!(
+        "00DC 09{:02X} 10 09{}",
+        FIXED | FIRST,
+        "DD".repeat(15)
+    ));
+    assert_eq!(read(&mut c, 0x02, FIXED | BY_NUMBER).0[1], 0xDD);
 }

@@ -22,6 +22,8 @@ pub mod perso;
 pub mod profile;
 pub mod terminals;
 pub mod trace;
+pub mod vectors;
+pub mod vpcd;
 
 pub use card::{CardRng, SimCard, SimError};
 pub use image::{Image, ImageError};

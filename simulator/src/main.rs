@@ -5,6 +5,8 @@
 //! * `shell` drives an image: one hex APDU per line in, one hex response per line out.
 //! * `info` shows what is on an image.
 //! * `demo` personalises a fresh card and runs a day in a citizen's life.
+//! * `blank` writes a factory-fresh card image; `vpcd` puts an image into a PC/SC reader.
+//! * `replay` runs conformance vectors against a fresh card, an image or a PC/SC reader.
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -65,6 +67,29 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Write a factory-fresh (blank, unpersonalised) card image, e.g. to personalise through a reader.
+    Blank {
+        /// Profile (TOML) whose transport code the chip gets; the built-in one when omitted.
+        #[arg(long)]
+        profile: Option<PathBuf>,
+        /// Where to write the card image.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Put a card image into a PC/SC reader: attach it to vsmartcard's vpcd (inside pcscd).
+    Vpcd {
+        /// The card image (saved after every command that changes it).
+        #[arg(long)]
+        card: PathBuf,
+        /// vpcd's address (slot 0 is port 35963, reader "Virtual PCD 00 00").
+        #[arg(long, default_value = cos_sim::vpcd::DEFAULT_ADDR)]
+        addr: String,
+        /// Print every APDU, decoded, on stderr.
+        #[arg(long)]
+        trace: bool,
+    },
+    /// Replay conformance vectors (test-vectors/) against a simulated card, an image or a reader.
+    Replay(cos_sim::vectors::cli::ReplayArgs),
 }
 
 fn main() {
@@ -110,6 +135,14 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Demo { trace, out } => cos_sim::demo::run(DEFAULT_PROFILE, trace, out.as_deref()),
+        Command::Blank { profile, out } => {
+            let p = load_profile(profile.as_deref())?;
+            cos_sim::demo::blank_card(&p)?.save(&out)?;
+            println!("blank card image: {}", out.display());
+            Ok(())
+        }
+        Command::Vpcd { card, addr, trace } => cos_sim::vpcd::cli(&card, &addr, trace),
+        Command::Replay(args) => cos_sim::vectors::cli::run(args),
     }
 }
 

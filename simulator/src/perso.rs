@@ -10,7 +10,9 @@
 
 use crate::card::SimCard;
 use crate::hostcrypto::{diversify, HostAlg};
-use crate::profile::{hex1, hex2, ContentItem, FileSpec, FileType, KeySpec, Profile, Protection};
+use crate::profile::{
+    hex1, hex2, AppSpec, ContentItem, FileSpec, FileType, KeySpec, Profile, Protection,
+};
 use std::fmt::Write as _;
 
 /// One script step.
@@ -157,6 +159,12 @@ pub fn substitute_hex(p: &Profile, s: &str) -> Result<Vec<u8>, String> {
 
 /// The bytes of a content list; an error names the item index.
 pub fn render_content(p: &Profile, items: &[ContentItem]) -> Result<Vec<u8>, (usize, String)> {
+    Ok(render_items(p, items)?.concat())
+}
+
+/// The bytes of each content item (a record each in a record file); an error names the item.
+/// An item with a `tag` is the SIMPLE-TLV data element `tag ‖ length ‖ value`.
+pub fn render_items(p: &Profile, items: &[ContentItem]) -> Result<Vec<Vec<u8>>, (usize, String)> {
     let mut out = Vec::new();
     for (i, it) in items.iter().enumerate() {
         let e = |m: String| (i, m);
@@ -204,7 +212,24 @@ pub fn render_content(p: &Profile, items: &[ContentItem]) -> Result<Vec<u8>, (us
             };
             bytes.resize(len, pad);
         }
-        out.extend_from_slice(&bytes);
+        if let Some(t) = &it.tag {
+            let tag = hex1(t)
+                .filter(|&t| t != 0x00 && t != 0xFF)
+                .ok_or((i, "tag must be one byte hex, not 00 or FF".to_string()))?;
+            let n = u16::try_from(bytes.len())
+                .map_err(|_| (i, format!("{} bytes: too long for an element", bytes.len())))?;
+            let mut el = vec![tag];
+            match u8::try_from(n) {
+                Ok(short) if short < 0xFF => el.push(short),
+                _ => {
+                    el.push(0xFF);
+                    el.extend_from_slice(&n.to_be_bytes());
+                }
+            }
+            el.extend_from_slice(&bytes);
+            bytes = el;
+        }
+        out.push(bytes);
     }
     Ok(out)
 }
@@ -271,8 +296,17 @@ fn files(p: &Profile, s: &mut Script, files: &[FileSpec]) -> Result<(), String> 
             format!("CREATE FILE {fid:04X} {what}"),
             apdu(0x80, 0xE0, (fid >> 8) as u8, fid as u8, &create_ef_data(f)),
         );
-        let content =
-            render_content(p, &f.content).map_err(|(i, m)| format!("content[{i}]: {m}"))?;
+        let items = render_items(p, &f.content).map_err(|(i, m)| format!("content[{i}]: {m}"))?;
+        let record_file = matches!(
+            f.file_type,
+            FileType::Fixed | FileType::Variable | FileType::Cyclic
+        );
+        // In a record file each content item is one record, written before `record` entries.
+        let (content, mut records) = if record_file {
+            (Vec::new(), items)
+        } else {
+            (items.concat(), Vec::new())
+        };
         if !content.is_empty() {
             if f.file_type == FileType::Internal {
                 return Err(format!("file {fid:04X}: an internal file takes no content"));
@@ -287,11 +321,13 @@ fn files(p: &Profile, s: &mut Script, files: &[FileSpec]) -> Result<(), String> 
             }
         }
         let sfi = (fid & 0x1F) as u8;
-        for (k, r) in f.record_values.iter().enumerate() {
-            let b = substitute_hex(p, r)?;
+        for r in &f.record_values {
+            records.push(substitute_hex(p, r)?);
+        }
+        for (k, b) in records.iter().enumerate() {
             let a = match f.file_type {
-                FileType::Fixed => apdu(0x00, 0xDC, k as u8 + 1, (sfi << 3) | 0x04, &b),
-                _ => apdu(0x00, 0xE2, 0x00, sfi << 3, &b),
+                FileType::Fixed => apdu(0x00, 0xDC, k as u8 + 1, (sfi << 3) | 0x04, b),
+                _ => apdu(0x00, 0xE2, 0x00, sfi << 3, b),
             };
             s.push(format!("record {} of {fid:04X}", k + 1), a);
         }
@@ -416,30 +452,45 @@ pub fn script(p: &Profile) -> Result<Script, String> {
         apdu(0x80, 0xE0, 0x3F, 0x00, &mf),
     );
     for a in &p.apps {
-        let fid = hex2(&a.fid).ok_or("bad fid")?;
-        let sp = a.space.to_be_bytes();
-        let mut d = vec![
-            0x38,
-            sp[0],
-            sp[1],
-            hex1(&a.create).unwrap_or(0x0F),
-            hex1(&a.erase).unwrap_or(0x0F),
-            0x95,
-            0xFF,
-            0xFF,
-        ];
-        d.extend_from_slice(&df_name(a));
-        s.push(
-            format!("CREATE FILE {fid:04X} ADF {}", a.name),
-            apdu(0x80, 0xE0, (fid >> 8) as u8, fid as u8, &d),
-        );
-        s.push(format!("SELECT {}", a.name), select_fid(fid));
-        files(p, &mut s, &a.files).map_err(|e| format!("app {}: {e}", a.name))?;
-        keys(p, &mut s, &a.keys).map_err(|e| format!("app {}: {e}", a.name))?;
+        dedicated_file(p, &mut s, a, "ADF")?;
         s.push("SELECT MF", select_fid(0x3F00));
     }
     files(p, &mut s, &p.mf.files).map_err(|e| format!("mf: {e}"))?;
     keys(p, &mut s, &p.mf.keys).map_err(|e| format!("mf: {e}"))?;
     s.push("ACTIVATE FILE (card issued)", vec![0x00, 0x44, 0x00, 0x00]);
     Ok(s)
+}
+
+/// Steps that create the DF `a` in the current DF and build it: its files, its key file and keys,
+/// then each DF inside it (created in it, built, and left for it again with SELECT parent).
+/// The DF stays current.
+fn dedicated_file(p: &Profile, s: &mut Script, a: &AppSpec, what: &str) -> Result<(), String> {
+    let fid = hex2(&a.fid).ok_or("bad fid")?;
+    let sp = a.space.to_be_bytes();
+    let mut d = vec![
+        0x38,
+        sp[0],
+        sp[1],
+        hex1(&a.create).unwrap_or(0x0F),
+        hex1(&a.erase).unwrap_or(0x0F),
+        0x95,
+        0xFF,
+        0xFF,
+    ];
+    d.extend_from_slice(&df_name(a));
+    s.push(
+        format!("CREATE FILE {fid:04X} {what} {}", a.name),
+        apdu(0x80, 0xE0, (fid >> 8) as u8, fid as u8, &d),
+    );
+    s.push(format!("SELECT {}", a.name), select_fid(fid));
+    files(p, s, &a.files).map_err(|e| format!("app {}: {e}", a.name))?;
+    keys(p, s, &a.keys).map_err(|e| format!("app {}: {e}", a.name))?;
+    for sub in &a.dfs {
+        dedicated_file(p, s, sub, "DF")?;
+        s.push(
+            format!("SELECT parent of {}", sub.name),
+            vec![0x00, 0xA4, 0x03, 0x0C],
+        );
+    }
+    Ok(())
 }

@@ -140,6 +140,10 @@ pub struct AppSpec {
     /// Keys.
     #[serde(default, rename = "key")]
     pub keys: Vec<KeySpec>,
+    /// DFs inside this one (`[[app.df]]`, each with its own files, keys and DFs), created after
+    /// this DF's files and keys, their space taken from this DF's quota.
+    #[serde(default, rename = "df")]
+    pub dfs: Vec<AppSpec>,
 }
 
 /// File structure.
@@ -234,6 +238,10 @@ pub struct ContentItem {
     /// Pad byte for text (default `00`).
     #[serde(default)]
     pub pad: Option<String>,
+    /// Data-element tag (one byte hex): the item is written as SIMPLE-TLV `tag ‖ length ‖ value`
+    /// (ISO/IEC 7816-4 §5.2.1; length `FF hh ll` from 255 bytes on).
+    #[serde(default)]
+    pub tag: Option<String>,
 }
 
 /// A key or PIN to write.
@@ -393,9 +401,24 @@ impl Profile {
                 ));
             }
         }
+        self.check_dfs(file, "app", &self.apps)?;
+        self.check_files(file, "mf", &self.mf.files)?;
+        self.check_keys(file, "mf", &self.mf.keys)?;
+        Ok(())
+    }
+
+    /// The DFs `dfs` (applications, or the DFs inside one), `prefix` their path (`app`,
+    /// `app[0].df`): FIDs unique among siblings, a DF name each, rights, files, keys, and their
+    /// own DFs.
+    fn check_dfs(&self, file: &str, prefix: &str, dfs: &[AppSpec]) -> Result<(), ProfileError> {
+        let err = |path: String, message: String| ProfileError {
+            file: file.into(),
+            path,
+            message,
+        };
         let mut fids = std::collections::BTreeSet::new();
-        for (i, a) in self.apps.iter().enumerate() {
-            let p = format!("app[{i}]");
+        for (i, a) in dfs.iter().enumerate() {
+            let p = format!("{prefix}[{i}]");
             hex2(&a.fid).ok_or_else(|| err(format!("{p}.fid"), "must be 2 bytes hex".into()))?;
             if !fids.insert(a.fid.to_uppercase()) {
                 return Err(err(format!("{p}.fid"), "FID used twice".into()));
@@ -430,9 +453,8 @@ impl Profile {
             }
             self.check_files(file, &p, &a.files)?;
             self.check_keys(file, &p, &a.keys)?;
+            self.check_dfs(file, &format!("{p}.df"), &a.dfs)?;
         }
-        self.check_files(file, "mf", &self.mf.files)?;
-        self.check_keys(file, "mf", &self.mf.keys)?;
         Ok(())
     }
 
@@ -477,13 +499,39 @@ impl Profile {
                 }
                 _ => {}
             }
-            let content = crate::perso::render_content(self, &f.content)
+            let items = crate::perso::render_items(self, &f.content)
                 .map_err(|(k, m)| err(format!("{p}.content[{k}]"), m))?;
+            let used: usize = match f.file_type {
+                // In a record file each content item is one record.
+                FileType::Variable => items.iter().map(|r| 1 + r.len()).sum(),
+                _ => items.iter().map(Vec::len).sum(),
+            };
+            for (k, r) in items.iter().enumerate() {
+                let bad = match (f.file_type, f.record_len) {
+                    (FileType::Variable, _) => (r.is_empty() || r.len() > 255)
+                        .then(|| format!("a record is 1–255 bytes, this is {}", r.len())),
+                    (FileType::Fixed | FileType::Cyclic, Some(len)) => (r.len()
+                        != usize::from(len))
+                    .then(|| format!("must be {len} bytes, is {}", r.len())),
+                    _ => None,
+                };
+                if let Some(m) = bad {
+                    return Err(err(format!("{p}.content[{k}]"), m));
+                }
+            }
             if let Some(size) = f.size {
-                if content.len() > usize::from(size) {
+                if used > usize::from(size) {
                     return Err(err(
                         format!("{p}.content"),
-                        format!("{} bytes do not fit {size}", content.len()),
+                        format!("{used} bytes do not fit {size}"),
+                    ));
+                }
+            }
+            if let (FileType::Fixed | FileType::Cyclic, Some(n)) = (f.file_type, f.records) {
+                if items.len() + f.record_values.len() > usize::from(n) {
+                    return Err(err(
+                        format!("{p}.content"),
+                        format!("more records than the file's {n}"),
                     ));
                 }
             }

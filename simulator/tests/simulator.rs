@@ -39,18 +39,18 @@ fn personalised_card_answers_and_enforces_its_profile() {
     assert_eq!(s, 0x9000);
     assert_eq!(d[0], 0x01, "card type citizen");
     assert_eq!(&d[1..11], &hex::decode("31000000000000000001").unwrap()[..]);
-    // Social insurance by its GBK DF name; EF05 free, EF06 behind the PIN.
+    // Social insurance by its GBK DF name; EF05 free, EF06 behind the PIN (one element a record).
     let name = hex::decode("7378312E73682EC9E7BBE1B1A3D5CF").unwrap();
     let mut sel = vec![0x00, 0xA4, 0x04, 0x00, name.len() as u8];
     sel.extend_from_slice(&name);
     sel.push(0x00);
     assert_eq!(c.exchange(&sel).unwrap().1, 0x9000);
     assert_eq!(
-        c.exchange(&hex::decode("00B0850000").unwrap()).unwrap().1,
+        c.exchange(&hex::decode("00B2012C00").unwrap()).unwrap().1,
         0x9000
     );
     assert_eq!(
-        c.exchange(&hex::decode("00B0860000").unwrap()).unwrap().1,
+        c.exchange(&hex::decode("00B2023400").unwrap()).unwrap().1,
         0x6982
     );
     assert_eq!(
@@ -59,9 +59,10 @@ fn personalised_card_answers_and_enforces_its_profile() {
             .1,
         0x9000
     );
-    let (holder, s) = c.exchange(&hex::decode("00B0860000").unwrap()).unwrap();
+    let (holder, s) = c.exchange(&hex::decode("00B2023400").unwrap()).unwrap();
     assert_eq!(s, 0x9000);
-    let (name, _, _) = encoding_rs::GBK.decode(&holder[18..48]);
+    assert_eq!(&holder[..2], &[0x09, 30], "element 09 (name), 30 bytes");
+    let (name, _, _) = encoding_rs::GBK.decode(&holder[2..32]);
     assert_eq!(name.trim_end_matches('\0'), "张三");
     // Issued: plain structure commands refused.
     assert_eq!(
@@ -105,7 +106,7 @@ fn bad_profiles_name_the_field() {
             "card.asn",
         ),
         (
-            PROFILE.replace("size = 48", "size = \"big\""),
+            PROFILE.replace("size = 96", "size = \"big\""),
             "app[0].file[0].size",
         ),
         (
@@ -118,8 +119,8 @@ fn bad_profiles_name_the_field() {
         ),
         (
             PROFILE.replace(
-                "{ text = \"${holder.name}\", len = 30, encoding = \"gbk\" }",
-                "{ text = \"${holder.nam}\" }",
+                "{ tag = \"09\", text = \"${holder.name}\", len = 30, encoding = \"gbk\" }",
+                "{ tag = \"09\", text = \"${holder.nam}\" }",
             ),
             "app[0].file[1].content[1]",
         ),

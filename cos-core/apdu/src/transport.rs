@@ -269,6 +269,7 @@ fn is_get_response(cmd: &Command<'_>) -> bool {
 
 /// Runs the handler with the (cleared) pending buffer as its response buffer, then sends
 /// (rules 4 and 5). Takes the fields separately so that `cmd` may borrow the chain buffer.
+#[allow(clippy::too_many_arguments)] // split borrows of one struct, see above
 fn run<F>(
     pending: &mut Vec<u8, MAX_RESPONSE_DATA>,
     pending_offset: &mut usize,

@@ -162,11 +162,18 @@ fn record_target(k: &mut Ctx<'_>, p2: u8) -> Result<(Slot, FileEntry), Sw> {
     Ok((slot, e))
 }
 
-/// Resolve the record a READ/UPDATE RECORD addresses: P2 b3–b1 = 100 record P1 (P1 = 0: the
-/// current record), 000 first, 001 last, 010 next, 011 previous (relative to the current record).
+/// Resolve the record a READ/UPDATE RECORD addresses (ISO/IEC 7816-4 §7.3.5, P2 b3–b1):
+/// * `100`: record number P1 (P1 = 0: the current record);
+/// * `000` first, `001` last, `010` next, `011` previous: with P1 = 0 relative to the current
+///   record (without one, next = first and previous = last); with P1 ≠ 0 the first, last, next or
+///   previous record whose *record identifier* (its first byte, the tag of a SIMPLE-TLV record, as
+///   social-security terminals use it) equals P1.
 fn record_number(k: &Ctx<'_>, e: &FileEntry, p1: u8, mode: u8) -> Result<u8, Sw> {
     let count = record::count(k.store, e)?;
     let cur = k.session.current_record;
+    if mode != 0b100 && p1 != 0 {
+        return record_by_identifier(k, e, p1, mode, count, cur);
+    }
     let n = match mode {
         0b100 => {
             if p1 == 0 {
@@ -187,13 +194,57 @@ fn record_number(k: &Ctx<'_>, e: &FileEntry, p1: u8, mode: u8) -> Result<u8, Sw>
         },
         _ => return Err(Sw::INCORRECT_P1P2),
     };
-    if mode != 0b100 && p1 != 0 {
-        return Err(Sw::INCORRECT_P1P2);
-    }
     if n == 0 || n > count {
         return Err(Sw::RECORD_NOT_FOUND);
     }
     Ok(n)
+}
+
+/// The record whose first byte is `id`, searched as `mode` says (see [`record_number`]).
+fn record_by_identifier(
+    k: &Ctx<'_>,
+    e: &FileEntry,
+    id: u8,
+    mode: u8,
+    count: u8,
+    cur: Option<u8>,
+) -> Result<u8, Sw> {
+    let matches = |n: u8| -> Result<bool, Sw> {
+        let (off, len) = record::locate(k.store, e, n)?;
+        if len == 0 {
+            return Ok(false);
+        }
+        let mut b = [0u8; 1];
+        fs::read_body(k.store, e, off, &mut b)?;
+        Ok(b[0] == id)
+    };
+    let forward = |from: u8| -> Result<u8, Sw> {
+        for n in from..=count {
+            if matches(n)? {
+                return Ok(n);
+            }
+        }
+        Err(Sw::RECORD_NOT_FOUND)
+    };
+    let backward = |from: u8| -> Result<u8, Sw> {
+        for n in (1..=from.min(count)).rev() {
+            if matches(n)? {
+                return Ok(n);
+            }
+        }
+        Err(Sw::RECORD_NOT_FOUND)
+    };
+    match mode {
+        0b000 => forward(1),
+        0b001 => backward(count),
+        0b010 => forward(cur.map_or(1, |c| c.saturating_add(1))),
+        0b011 => match cur {
+            Some(0 | 1) => Err(Sw::RECORD_NOT_FOUND),
+            Some(c) => backward(c - 1),
+            None => backward(count),
+        },
+        _ => Err(Sw::INCORRECT_P1P2),
+    }
 }
 
 /// READ RECORD. Le shorter than the record answers 6Cxx with the record length.

@@ -10,7 +10,7 @@ pub mod select;
 
 use crate::fs::{self, CardHeader, Slot};
 use crate::keys::KeyType;
-use crate::keystore::{self, Verification};
+use crate::keystore;
 use crate::rng::Rng;
 use crate::security::{Challenge, SecurityStatus};
 use crate::sm;
@@ -132,13 +132,14 @@ impl Ctx<'_> {
         let kf = fs::key_file(self.store, slots, df)?
             .map(|(_, e)| e)
             .ok_or(Sw::SECURE_MESSAGING_NOT_SUPPORTED)?;
-        let (at, key) = keystore::first_of(self.store, &kf, KeyType::LineProtection)?
+        let (_, key) = keystore::first_of(self.store, &kf, KeyType::LineProtection)?
             .ok_or(Sw::SECURE_MESSAGING_NOT_SUPPORTED)?;
-        let verdict = keystore::consume_then_verify(self.store, at, &key, |k| {
-            sm::verify_mac(cmd, k, &challenge).is_ok()
-        })?;
-        if let Verification::Failed { .. } = verdict {
-            return Err(Sw::SM_DATA_OBJECTS_INCORRECT);
+        // A wrong line MAC spends no try: anyone can send one (a read with SM needs no right), so
+        // counting them would let a stranger lock the issuer out for good. Guessing gains nothing
+        // either: each MAC is bound to a fresh one-command challenge (2^-32 per attempt). A key
+        // written with no tries left (or blocked by the issuer's WRITE KEY) is still refused.
+        if key.tries.is_blocked() {
+            return Err(Sw::AUTH_METHOD_BLOCKED);
         }
         let body = sm::verify_mac(cmd, &key, &challenge)?;
         let data = if decrypt {

@@ -5,4 +5,7 @@
 //! (RustCrypto, no card code), verifies what the card returns (MAC2, TAC …) and reports any
 //! mismatch or refusal as an error.
 
+pub mod hospital;
+pub mod library;
 pub mod purse;
+pub mod transit;
