@@ -1,7 +1,7 @@
 //! Conformance test vectors (`test-vectors/`, format in `docs/conformance.md`) and their replay
 //! tool, `cos-sim replay`.
 //!
-//! * [`format`] parses vector files (TOML) and expands high-level steps into raw APDUs;
+//! * [`mod@format`] parses vector files (TOML) and expands high-level steps into raw APDUs;
 //!   [`scriptor`] reads `scriptor` scripts (the personalisation scripts) as vectors;
 //! * [`template`] holds APDU templates, response patterns and the matcher; [`sw`] the status-word
 //!   names; [`expr`] the expressions that compute the terminal side with the independent host
