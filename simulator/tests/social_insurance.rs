@@ -17,8 +17,9 @@ use cos_sim::hostcrypto::{diversify, HostKey};
 use cos_sim::perso;
 use cos_sim::profile::Profile;
 use cos_sim::terminals::hospital::{
-    apdu, cryptogram, key_names, with_mac, HospitalError, Role, SocialInsuranceTerminal,
+    cryptogram, key_names, with_mac, HospitalError, Role, SocialInsuranceTerminal,
 };
+use cos_sim::terminals::purse::apdu;
 use proptest::prelude::*;
 use social_insurance::element::{self, Tag};
 use social_insurance::layout::SETTLEMENT_RECORD_LEN;

@@ -16,6 +16,7 @@
 use crate::card::SimCard;
 use crate::hostcrypto::{diversify, HostKey};
 use crate::profile::Profile;
+use crate::terminals::purse::apdu;
 use social_insurance::element::{self, Coding, Tag};
 use social_insurance::layout::{ddf, medical, SETTLEMENT_RECORD_LEN};
 use social_insurance::{
@@ -225,19 +226,6 @@ fn ok(card: &mut SimCard, step: &'static str, apdu: &[u8]) -> Result<Vec<u8>> {
         return Err(HospitalError::Refused { step, sw });
     }
     Ok(data)
-}
-
-/// A short APDU.
-pub fn apdu(cla: u8, ins: u8, p1: u8, p2: u8, data: &[u8], le: Option<u8>) -> Vec<u8> {
-    let mut a = vec![cla, ins, p1, p2];
-    if !data.is_empty() {
-        a.push(data.len() as u8);
-        a.extend_from_slice(data);
-    }
-    if let Some(le) = le {
-        a.push(le);
-    }
-    a
 }
 
 /// A PIN as VERIFY carries it: BCD digits, an odd count padded with `F`.

@@ -7,6 +7,7 @@
 use crate::card::SimCard;
 use crate::hostcrypto::{diversify, session_key, tac_key, HostKey};
 use crate::profile::Profile;
+use crate::terminals::find_tag;
 
 /// Which purse of the ADF (the P2 of the purse commands).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -412,46 +413,4 @@ impl PurseTerminal {
 
 fn be32(b: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(b.get(..4)?.try_into().ok()?))
-}
-
-/// Find a (possibly nested) BER-TLV data object in an FCI.
-pub fn find_tag(data: &[u8], wanted: u16) -> Option<&[u8]> {
-    let mut i = 0;
-    while i < data.len() {
-        let first = data[i];
-        let (tag, tl) = if first & 0x1F == 0x1F {
-            (u16::from_be_bytes([first, *data.get(i + 1)?]), 2)
-        } else {
-            (u16::from(first), 1)
-        };
-        i += tl;
-        let l0 = *data.get(i)?;
-        let (len, ll) = match l0 {
-            0x81 => (usize::from(*data.get(i + 1)?), 2),
-            0x82 => (
-                usize::from(u16::from_be_bytes([*data.get(i + 1)?, *data.get(i + 2)?])),
-                3,
-            ),
-            l if l < 0x80 => (usize::from(l), 1),
-            _ => return None,
-        };
-        i += ll;
-        let value = data.get(i..i + len)?;
-        if tag == wanted {
-            return Some(value);
-        }
-        let constructed = if tag > 0xFF {
-            (tag >> 8) as u8
-        } else {
-            tag as u8
-        } & 0x20
-            != 0;
-        if constructed {
-            if let Some(v) = find_tag(value, wanted) {
-                return Some(v);
-            }
-        }
-        i += len;
-    }
-    None
 }

@@ -25,9 +25,8 @@
 use crate::card::SimCard;
 use crate::hostcrypto::{diversify, session_key, tac_key, HostKey};
 use crate::profile::Profile;
-use crate::terminals::purse::{
-    apdu, find_tag, ok, LoadReceipt, Purse, PurseTerminal, TerminalError, When,
-};
+use crate::terminals::find_tag;
+use crate::terminals::purse::{apdu, ok, LoadReceipt, Purse, PurseTerminal, TerminalError, When};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;

@@ -18,6 +18,7 @@ use super::template::Mismatch;
 use crate::card::{CardRng, SimCard, SimNvm};
 use crate::perso;
 use crate::profile::Profile;
+use crate::terminals::find_tag;
 use cos_core::{FormatConfig, SeededRng};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -731,46 +732,6 @@ fn explain(m: &Mismatch, bytes: &[u8], rapdu: bool, what: &str) -> String {
         s.push_str(&format!(" — got {}", hex::encode_upper(bytes)));
     }
     s
-}
-
-fn find_tag(data: &[u8], wanted: u16) -> Option<&[u8]> {
-    let mut i = 0;
-    while i < data.len() {
-        let first = *data.get(i)?;
-        let (tag, tl) = if first & 0x1F == 0x1F {
-            (u16::from_be_bytes([first, *data.get(i + 1)?]), 2)
-        } else {
-            (u16::from(first), 1)
-        };
-        i += tl;
-        let (len, ll) = match *data.get(i)? {
-            0x81 => (usize::from(*data.get(i + 1)?), 2),
-            0x82 => (
-                usize::from(u16::from_be_bytes([*data.get(i + 1)?, *data.get(i + 2)?])),
-                3,
-            ),
-            l if l < 0x80 => (usize::from(l), 1),
-            _ => return None,
-        };
-        i += ll;
-        let value = data.get(i..i + len)?;
-        if tag == wanted {
-            return Some(value);
-        }
-        let constructed = (if tag > 0xFF {
-            (tag >> 8) as u8
-        } else {
-            tag as u8
-        }) & 0x20
-            != 0;
-        if constructed {
-            if let Some(v) = find_tag(value, wanted) {
-                return Some(v);
-            }
-        }
-        i += len;
-    }
-    None
 }
 
 fn sw_mismatch(want: u16, got: u16, data: &[u8]) -> String {
