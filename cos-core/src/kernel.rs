@@ -133,6 +133,7 @@ impl<N: Nvm, R: Rng> Kernel<N, R> {
             record_len: 0,
             name,
             name_len: cfg.mf_name.len() as u8,
+            area: fs::AreaFlags::NONE,
         };
         let kf = FileEntry {
             kind: FileKind::KeyFile,
@@ -152,6 +153,7 @@ impl<N: Nvm, R: Rng> Kernel<N, R> {
             record_len: 0,
             name: [0; fs::entry::MAX_DF_NAME],
             name_len: 0,
+            area: fs::AreaFlags::NONE,
         };
         let mut tk = [0u8; 21];
         tk[..5].copy_from_slice(&[0x39, 0xF0, 0xF0, 0x0F, 0x33]);

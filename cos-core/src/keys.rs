@@ -21,7 +21,7 @@ pub const TRIES_OFFSET: usize = 6;
 pub enum KeyType {
     /// Internal authentication key (`30`).
     InternalAuth,
-    /// TAC key, also usable for INTERNAL AUTHENTICATE (`34`).
+    /// TAC key (`34`): the purse's transaction certificates only, never INTERNAL AUTHENTICATE.
     Tac,
     /// Data encryption key for secure messaging (`35`).
     Encryption,

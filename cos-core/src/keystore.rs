@@ -47,13 +47,17 @@ fn find_by(
     for i in 0..capacity(kf) {
         let off = i * KEY_RECORD_SIZE as u32;
         let mut b = [0u8; KEY_RECORD_SIZE];
-        fs::read_body(s, kf, off, &mut b)?;
-        if let Some(r) = KeyRecord::decode(&b) {
-            if pred(&r) {
-                return Ok(Some((KeyLocation(u32::from(kf.offset) + off), r)));
-            }
-        }
+        let read = fs::read_body(s, kf, off, &mut b);
+        let found = match read {
+            Ok(()) => KeyRecord::decode(&b).filter(|r| pred(r)),
+            Err(_) => None,
+        };
+        // The raw record holds key bytes: wiped on every path, the match included.
         zeroize::Zeroize::zeroize(&mut b);
+        read?;
+        if let Some(r) = found {
+            return Ok(Some((KeyLocation(u32::from(kf.offset) + off), r)));
+        }
     }
     Ok(None)
 }

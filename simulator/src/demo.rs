@@ -4,6 +4,7 @@
 use crate::card::{CardRng, SimCard};
 use crate::perso;
 use crate::profile::Profile;
+use crate::terminals::door::{DoorTerminal, Gate as DoorGate};
 use crate::terminals::hospital::SocialInsuranceTerminal;
 use crate::terminals::library::{Day as LibraryDay, LibraryTerminal, Role};
 use crate::terminals::purse::{Purse, PurseTerminal, When};
@@ -13,6 +14,9 @@ use cos_core::apdu::Protocol;
 use cos_core::FormatConfig;
 use social_insurance::layout::{DateTime as SiDateTime, Fen, Settlement, VisitType};
 use std::path::Path;
+
+/// The community's application area of the demo (`docs/areas.md`), compiled in like the profile.
+const COMMUNITY_AREA: &str = include_str!("../../profiles/areas/community-access.toml");
 
 /// A factory-fresh chip whose transport code is the profile's.
 pub fn blank_card(p: &Profile) -> Result<SimCard> {
@@ -196,6 +200,43 @@ pub fn run(profile_text: &str, trace: bool, out: Option<&Path>) -> Result<()> {
         yuan(buy.balance),
         hex::encode_upper(buy.mac2),
         hex::encode_upper(buy.tac)
+    );
+
+    day.scene("19:30 Lakeside Garden: the community's door-access area granted to the card, used at the gate");
+    let community = crate::area::AreaProfile::parse(
+        "profiles/areas/community-access.toml (built in)",
+        COMMUNITY_AREA,
+    )?;
+    let grant = crate::area::grant_script(&community, &p).map_err(anyhow::Error::msg)?;
+    let granted = crate::area::run(day.card, "grant", &grant)?;
+    let handover = crate::area::handover_script(&community).map_err(anyhow::Error::msg)?;
+    let handed = crate::area::run(day.card, "hand-over", &handover)?;
+    let mut gate = DoorTerminal::new(&community, DoorGate::door(3))?;
+    let pass = gate
+        .present(
+            day.card,
+            When::parse("20260316", "193000").context("clock")?,
+        )
+        .context("community gate")?;
+    // The gate left the card in the community's area; the wallet reader at home expects the
+    // e-purse, as the market stall left it.
+    pos.select(day.card)?;
+    day.show_trace();
+    println!(
+        "   issuer: area AC01 granted under the card master key ({} APDUs: CREATE FILE B8, one transaction)",
+        granted.apdus
+    );
+    println!(
+        "   community office: initial key replaced by its own, 4 keys and 3 files ({} APDUs); the issuer keeps no key inside",
+        handed.apdus
+    );
+    println!(
+        "   gate 3: card genuine (internal authentication), reader authenticated; {} {}-{} {}: {}, entry logged under the area's MAC",
+        if pass.granted { "OPEN" } else { "CLOSED" },
+        pass.resident.building,
+        pass.resident.room,
+        pass.resident.name,
+        pass.reason
     );
 
     day.scene("21:00 at home: balances and transaction records");

@@ -42,9 +42,14 @@ fn walk(s: &dyn Storage, slots: u8, df: Slot, depth: usize, out: &mut String) {
         let _ = write!(out, "{pad}{:04X} {:<15}", e.fid.0, kind_name(e.kind));
         match e.kind {
             FileKind::Dedicated => {
+                let area = if e.area.is_area() {
+                    format!(", {}", area_status(&e))
+                } else {
+                    String::new()
+                };
                 let _ = writeln!(
                     out,
-                    " {} quota {} B ({} used), create {:02X} erase {:02X}, {:?}",
+                    " {} quota {} B ({} used), create {:02X} erase {:02X}, {:?}{area}",
                     display_name(e.df_name()),
                     e.size,
                     e.state_word,
@@ -107,6 +112,27 @@ fn walk(s: &dyn Storage, slots: u8, df: Slot, depth: usize, out: &mut String) {
     }
 }
 
+/// An application area's status in words (`docs/areas.md`).
+pub fn area_status(e: &fs::FileEntry) -> String {
+    let a = e.area;
+    if !a.is_area() {
+        return "not an application area".into();
+    }
+    let stage = if a.revoking() {
+        "area being revoked (send the revocation again to finish)"
+    } else if a.handed_over() {
+        "area handed over"
+    } else {
+        "area granted, awaiting hand-over"
+    };
+    match (e.state, a.issuer_blocked()) {
+        (fs::DfState::Blocked, true) => format!("{stage}, blocked by the issuer"),
+        (fs::DfState::Blocked, false) => format!("{stage}, blocked by its service unit"),
+        (fs::DfState::Terminated, _) if !a.revoking() => format!("{stage}, blocked for good"),
+        _ => stage.to_string(),
+    }
+}
+
 fn protection(e: &fs::FileEntry) -> &'static str {
     match e.protection {
         fs::LineProtection::None => "",
@@ -144,6 +170,17 @@ pub fn describe(card: &SimCard) -> String {
             );
         }
         walk(s, h.slots, fs::MF_SLOT, 1, &mut out);
+        let mut holes = Vec::new();
+        let _ = fs::space::for_each_extent(s, h.slots, fs::MF_SLOT, |e| {
+            holes.push(format!("{} B at {:#06X}", e.size, e.offset));
+        });
+        if !holes.is_empty() {
+            let _ = writeln!(
+                out,
+                "  free extents of the MF (left by revoked areas): {}",
+                holes.join(", ")
+            );
+        }
         for line in crate::applets::describe_state(s) {
             let _ = writeln!(out, "{line}");
         }

@@ -13,13 +13,16 @@
 #![allow(clippy::indexing_slicing)]
 
 pub mod applets;
+pub mod area;
 pub mod card;
 pub mod demo;
+pub mod fuzzing;
 pub mod hostcrypto;
 pub mod image;
 pub mod info;
 pub mod perso;
 pub mod profile;
+pub mod snapshot;
 pub mod terminals;
 pub mod trace;
 pub mod vectors;

@@ -7,6 +7,7 @@
 //! * `demo` personalises a fresh card and runs a day in a citizen's life.
 //! * `blank` writes a factory-fresh card image; `vpcd` puts an image into a PC/SC reader.
 //! * `replay` runs conformance vectors against a fresh card, an image or a PC/SC reader.
+//! * `area` grants, hands over and revokes post-issuance application areas (`docs/areas.md`).
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -90,6 +91,63 @@ enum Command {
     },
     /// Replay conformance vectors (test-vectors/) against a simulated card, an image or a reader.
     Replay(cos_sim::vectors::cli::ReplayArgs),
+    /// Post-issuance application areas: the issuer's grant and revocation, the service unit's
+    /// hand-over, and the area's door reader (docs/areas.md).
+    Area {
+        #[command(subcommand)]
+        action: AreaAction,
+    },
+}
+
+/// What to do with an application area.
+#[derive(Subcommand)]
+enum AreaAction {
+    /// The issuer grants the area: CREATE FILE B8 at the MF (DF, quota, key file, initial key).
+    Grant(AreaArgs),
+    /// The service unit takes the area over: its own keys replace the initial key, then its files.
+    Handover(AreaArgs),
+    /// The issuer revokes the area: erase it and reclaim its space (default), or block / unblock.
+    Revoke {
+        #[command(flatten)]
+        args: AreaArgs,
+        /// erase | block | block-permanently | unblock
+        #[arg(long, default_value = "erase")]
+        mode: String,
+    },
+    /// Present the card at one of the area's door readers (profiles/areas/community-access.toml).
+    Door {
+        #[command(flatten)]
+        args: AreaArgs,
+        /// Gate number in its zone.
+        #[arg(long, default_value_t = 0)]
+        gate: u8,
+        /// Zone: 1 building doors, 2 car park.
+        #[arg(long, default_value_t = 1)]
+        zone: u8,
+        /// Date and time `YYYYMMDD hhmmss` (default: now).
+        #[arg(long)]
+        at: Option<String>,
+    },
+}
+
+#[derive(clap::Args)]
+struct AreaArgs {
+    /// The card image (saved after the script).
+    #[arg(long)]
+    card: PathBuf,
+    /// The area profile (e.g. profiles/areas/community-access.toml).
+    #[arg(long)]
+    profile: PathBuf,
+    /// The card's own profile, for the issuer's MF keys (default: the built-in citizen card).
+    #[arg(long)]
+    issuer: Option<PathBuf>,
+    /// Also write the party's APDU script (a conformance-vector file: `cos-sim replay` runs it on
+    /// a reader) here.
+    #[arg(long)]
+    script: Option<PathBuf>,
+    /// Print every APDU exchanged.
+    #[arg(long)]
+    trace: bool,
 }
 
 fn main() {
@@ -143,7 +201,128 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Vpcd { card, addr, trace } => cos_sim::vpcd::cli(&card, &addr, trace),
         Command::Replay(args) => cos_sim::vectors::cli::run(args),
+        Command::Area { action } => area(action),
     }
+}
+
+fn area(action: AreaAction) -> Result<()> {
+    use cos_sim::area::{self, Revocation};
+    let (args, what) = match &action {
+        AreaAction::Grant(a) => (a, "grant"),
+        AreaAction::Handover(a) => (a, "handover"),
+        AreaAction::Revoke { args, .. } => (args, "revoke"),
+        AreaAction::Door { args, .. } => (args, "door"),
+    };
+    let ap = area::AreaProfile::load(&args.profile)?;
+    let mut card = SimCard::open(&args.card, CardRng::Os)?;
+    if let AreaAction::Door { gate, zone, at, .. } = &action {
+        use cos_sim::terminals::door::{Direction, DoorTerminal, Gate};
+        let when = match at {
+            Some(s) => {
+                let (d, t) = s.split_once(' ').unwrap_or((s.as_str(), "120000"));
+                cos_sim::terminals::purse::When::parse(d, t)
+                    .ok_or_else(|| anyhow::anyhow!("--at: `YYYYMMDD hhmmss`"))?
+            }
+            None => now(),
+        };
+        let g = Gate {
+            id: *gate,
+            zone: *zone,
+            direction: Direction::In,
+        };
+        let mut door = DoorTerminal::new(&ap, g)?;
+        let r = door.present(&mut card, when);
+        show_trace(&mut card, args.trace);
+        card.save(&args.card)?;
+        let p = r?;
+        println!(
+            "{} {}-{} {}: {} ({})",
+            if p.granted { "OPEN  " } else { "CLOSED" },
+            p.resident.building,
+            p.resident.room,
+            p.resident.name,
+            p.reason,
+            hex::encode_upper(p.record)
+        );
+        return Ok(());
+    }
+    let issuer = load_profile(args.issuer.as_deref())?;
+    let script = match &action {
+        AreaAction::Grant(_) => area::grant_script(&ap, &issuer),
+        AreaAction::Handover(_) => area::handover_script(&ap),
+        AreaAction::Revoke { mode, .. } => {
+            let m = match mode.as_str() {
+                "erase" => Revocation::Erase,
+                "block" => Revocation::Block,
+                "block-permanently" => Revocation::BlockPermanently,
+                "unblock" => Revocation::Unblock,
+                other => bail!("--mode {other}: erase, block, block-permanently or unblock"),
+            };
+            area::revoke_script(&ap, &issuer, m)
+        }
+        AreaAction::Door { .. } => unreachable!("handled above"),
+    }
+    .map_err(anyhow::Error::msg)?;
+    if let Some(path) = &args.script {
+        std::fs::write(path, &script).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let display = format!("{what} of {}", args.profile.display());
+    let r = area::run(&mut card, &display, &script);
+    show_trace(&mut card, args.trace);
+    card.save(&args.card)?;
+    let out = r.map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "{what}: {} ({}) — {} APDUs, {} page programs; {}",
+        ap.spec().name,
+        cos_sim::info::display_name(&ap.df_name()),
+        out.apdus,
+        out.programs,
+        area::state_on(&card, &ap).unwrap_or_else(|| "no such area on the card any more".into())
+    );
+    if let Some(path) = &args.script {
+        println!(
+            "script: {} (replay: cos-sim replay {} --reader NAME --destructive)",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+fn show_trace(card: &mut SimCard, on: bool) {
+    for t in card.take_trace() {
+        if on {
+            println!("{t}");
+        }
+    }
+}
+
+/// The host clock as a terminal's `YYYYMMDD hhmmss` (UTC; good enough for a simulator).
+fn now() -> cos_sim::terminals::purse::When {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = (secs / 86_400) as i64;
+    let tod = secs % 86_400;
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    cos_sim::terminals::purse::When::parse(
+        &format!("{y:04}{m:02}{d:02}"),
+        &format!("{:02}{:02}{:02}", tod / 3600, tod / 60 % 60, tod % 60),
+    )
+    .unwrap_or(cos_sim::terminals::purse::When {
+        date: [0x20, 0x26, 0x01, 0x01],
+        time: [0x12, 0, 0],
+    })
 }
 
 fn profile_name(p: Option<&Path>) -> String {

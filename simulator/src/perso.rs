@@ -248,7 +248,7 @@ fn select_fid(fid: u16) -> Vec<u8> {
 }
 
 /// CREATE FILE data for an EF.
-fn create_ef_data(f: &FileSpec) -> Vec<u8> {
+pub fn create_ef_data(f: &FileSpec) -> Vec<u8> {
     let prot = match f.protection {
         Protection::None => 0x00,
         Protection::Mac => 0x80,

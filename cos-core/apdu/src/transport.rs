@@ -247,6 +247,9 @@ impl Transport {
     }
 
     fn abort_chain(&mut self) {
+        // Chained data may carry a PIN or key values (WRITE KEY before issue): wiped, not just
+        // forgotten.
+        zeroize::Zeroize::zeroize(self.chain.as_mut_slice());
         self.chain.clear();
         self.chain_header = None;
     }

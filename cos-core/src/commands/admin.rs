@@ -5,10 +5,20 @@
 //! new file's body is zeroed before the transaction that makes it reachable commits; after issue,
 //! CREATE FILE, ERASE DF and WRITE KEY need secure messaging (the issuer's line-protection key)
 //! on top of the DF's rights.
+//!
+//! Application areas (`docs/areas.md`, [`super::area`]): CREATE FILE `B8` grants one; inside an
+//! area the structural commands always need secure messaging under the area's own key, rights
+//! naming the MF's level (`0Y`) are refused, and until the initial area key is replaced (the
+//! hand-over) that WRITE KEY is the only structural command accepted. The revocation of an area
+//! (ERASE DF at the MF naming it) is the one command made of several transactions, each leaving a
+//! consistent card (see [`super::area::erase`]).
 
+use super::area::{self, AreaGrant};
 use super::Ctx;
 use crate::error::{atomically, store_sw};
-use crate::fs::{self, DfState, FileEntry, FileKind, LineProtection, Rights, Slot, MF_SLOT};
+use crate::fs::{
+    self, space, AreaFlags, DfState, FileEntry, FileKind, LineProtection, Rights, Slot, MF_SLOT,
+};
 use crate::keys::{KeyRecord, KeyType, KEY_RECORD_SIZE};
 use crate::keystore;
 use crate::lifecycle::CardState;
@@ -16,15 +26,17 @@ use crate::types::AccessRight;
 use cos_apdu::{Command, Fid, Sw};
 
 /// A parsed CREATE FILE body.
-struct NewFile<'a> {
-    kind: FileKind,
-    protection: LineProtection,
-    size: u16,
-    record_count: u8,
-    record_len: u8,
-    rights: Rights,
-    app_type: u8,
-    name: &'a [u8],
+pub(crate) struct NewFile<'a> {
+    pub(crate) kind: FileKind,
+    pub(crate) protection: LineProtection,
+    pub(crate) size: u16,
+    pub(crate) record_count: u8,
+    pub(crate) record_len: u8,
+    pub(crate) rights: Rights,
+    pub(crate) app_type: u8,
+    pub(crate) name: &'a [u8],
+    /// CREATE FILE `B8`: the grant of an application area.
+    pub(crate) area: Option<AreaGrant<'a>>,
 }
 
 /// Parse FMCOS CREATE FILE data (`docs/commands.md` has the table). Trailing `FF FF` bytes are
@@ -53,6 +65,7 @@ fn parse_create(data: &[u8]) -> Result<NewFile<'_>, Sw> {
         rights,
         app_type: 0,
         name: &[],
+        area: None,
     };
     let short_tail = |fixed: usize| {
         if rest.len() < fixed || rest.len() > fixed + 2 {
@@ -80,6 +93,38 @@ fn parse_create(data: &[u8]) -> Result<NewFile<'_>, Sw> {
                 },
                 app_type: byte(4)?,
                 name,
+                area: None,
+            })
+        }
+        0xB8 => {
+            // B8 quota(2) create erase app-type key-file-size(2) add-right Ln name(Ln)
+            //    E(Ld ‖ initial key ‖ 80 00…): the grant of an application area (docs/areas.md).
+            let n = usize::from(byte(8)?);
+            if !(5..=fs::entry::MAX_DF_NAME).contains(&n) {
+                return Err(Sw::WRONG_LENGTH);
+            }
+            let name = rest.get(9..9 + n).ok_or(Sw::WRONG_LENGTH)?;
+            let key_blob = rest.get(9 + n..).unwrap_or(&[]);
+            if key_blob.is_empty() {
+                return Err(Sw::WRONG_LENGTH);
+            }
+            Ok(NewFile {
+                kind: FileKind::Dedicated,
+                protection: LineProtection::None,
+                size: u16_at(0)?,
+                record_count: 0,
+                record_len: 0,
+                rights: Rights {
+                    first: right(2)?,
+                    second: right(3)?,
+                },
+                app_type: byte(4)?,
+                name,
+                area: Some(AreaGrant {
+                    key_file_size: u16_at(5)?,
+                    add_right: right(7)?,
+                    key_blob,
+                }),
             })
         }
         0x28 | 0xA8 | 0xE8 => {
@@ -189,9 +234,21 @@ pub fn create_file(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     let slots = k.header.slots;
     let df = k.session.current_df;
     let dfe = fs::entry(k.store, df)?;
+    let own_area = match fs::area_of(k.store, slots, df)? {
+        // Until the hand-over the area takes nothing but its new key.
+        Some((_, a)) if !a.area.handed_over() => return Err(Sw::CONDITIONS_NOT_SATISFIED),
+        a => a.map(|(s, _)| s),
+    };
+    let in_area = own_area.is_some();
     k.check_right(df, dfe.rights.first)?;
-    let payload = k.payload(cmd, state.structure_needs_sm(), false)?;
+    let payload = k.payload(cmd, state.structure_needs_sm() || in_area, false)?;
     let nf = parse_create(&payload.data)?;
+    if let Some(g) = &nf.area {
+        return area::grant(k, cmd, &nf, g, payload.secured);
+    }
+    if in_area {
+        area::check_area_rights(&[nf.rights.first, nf.rights.second])?;
+    }
     let fid = Fid(cmd.p1p2());
     if fid.is_reserved() {
         return Err(Sw::INCORRECT_P1P2);
@@ -205,13 +262,10 @@ pub fn create_file(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     if nf.kind == FileKind::KeyFile && fs::key_file(k.store, slots, df)?.is_some() {
         return Err(Sw::FILE_ALREADY_EXISTS);
     }
-    if nf.kind == FileKind::Dedicated
-        && fs::find(k.store, slots, 0, |_, e| {
-            e.kind.is_df() && e.df_name() == nf.name
-        })?
-        .is_some()
-    {
-        return Err(Sw::DF_NAME_ALREADY_EXISTS);
+    if nf.kind == FileKind::Dedicated {
+        // Exact duplicates, and names that would shadow an application area (or, inside an
+        // area, any DF) under SELECT by partial name.
+        area::check_df_name(k, nf.name, own_area.map(Some))?;
     }
     // FMCOS: the short identifier is the low five bits of the FID; kept only when unique.
     let sfi_candidate = cmd.p2() & 0x1F;
@@ -225,10 +279,9 @@ pub fn create_file(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
         0
     };
     let slot = fs::free_slot_index(k.store, slots)?.ok_or(Sw::NOT_ENOUGH_MEMORY)?;
-    if u32::from(nf.size) > dfe.df_free_bytes() {
-        return Err(Sw::NOT_ENOUGH_MEMORY);
-    }
-    let offset = u16::try_from(dfe.df_free_offset()).map_err(|_| Sw::NOT_ENOUGH_MEMORY)?;
+    // At the top of the DF's space, or in a hole a revoked area left (fs::space).
+    let alloc = space::allocate(k.store, slots, df, &dfe, nf.size)?;
+    let offset = alloc.offset();
     let mut name = [0u8; fs::entry::MAX_DF_NAME];
     for (d, s) in name.iter_mut().zip(nf.name) {
         *d = *s;
@@ -248,6 +301,7 @@ pub fn create_file(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
         record_len: nf.record_len,
         name,
         name_len: nf.name.len() as u8,
+        area: AreaFlags::NONE,
     };
     // Zero the body first: the space is unreferenced until the transaction below commits, so a
     // cut here leaves nothing reachable half-written (and no earlier tenant's bytes readable).
@@ -256,10 +310,9 @@ pub fn create_file(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
             .scrub(u32::from(offset), u32::from(entry.size), 0)
             .map_err(store_sw)?;
     }
-    let used = dfe.state_word + nf.size;
     atomically(k.store, |s| {
         fs::write_entry(s, slot, &entry)?;
-        fs::write_state_word(s, df, used)?;
+        space::commit(s, df, &dfe, &alloc, nf.size)?;
         if state == CardState::PrePersonalised {
             fs::write_card_state(s, CardState::Personalised)?;
         }
@@ -310,23 +363,46 @@ fn redefine_mf(k: &mut Ctx<'_>, nf: &NewFile<'_>) -> Result<Sw, Sw> {
 /// WRITE KEY (80/84 D4 P1 key-id): P1 01 adds a key (or updates the same type and id), any
 /// other P1 names the type of an existing key to update. After issue the data must be
 /// encrypted and MAC'd.
+///
+/// In an application area the data is always encrypted and MAC'd (under the area's own key),
+/// rights naming the MF's level are refused (6A80), and before the hand-over the only key it
+/// takes is the replacement of the initial key `36`/`00` — which hands the area over in the same
+/// transaction (`docs/areas.md`). Anything else then answers 6985.
 pub fn write_key(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     let slots = k.header.slots;
     let df = k.session.current_df;
     let (_, kf) = fs::key_file(k.store, slots, df)?.ok_or(Sw::FILE_NOT_FOUND)?;
-    let sm = k.header.state.structure_needs_sm() || cmd.cla().has_sm();
-    // Check what can be checked before spending the challenge on the MAC.
     let p1 = cmd.p1();
+    let area = fs::area_of(k.store, slots, df)?;
+    // Some(area slot, flags) while the area waits for its hand-over.
+    let pending = match area {
+        Some((aslot, a)) if !a.area.handed_over() => {
+            if !(p1 == 0x01 || p1 == KeyType::LineProtection.code()) || cmd.p2() != 0x00 {
+                return Err(Sw::CONDITIONS_NOT_SATISFIED);
+            }
+            Some((aslot, a.area))
+        }
+        _ => None,
+    };
+    let require = k.header.state.structure_needs_sm() || area.is_some();
+    let sm = require || cmd.cla().has_sm();
+    // Check what can be checked before spending the challenge on the MAC.
     if p1 != 0x01 {
         let ty = KeyType::from_code(p1).ok_or(Sw::INCORRECT_P1P2)?;
         let (_, old) =
             keystore::find(k.store, &kf, &[ty], cmd.p2())?.ok_or(Sw::REFERENCED_DATA_NOT_FOUND)?;
         k.check_right(df, old.change_right)?;
     }
-    let payload = k.payload(cmd, k.header.state.structure_needs_sm(), sm)?;
+    let payload = k.payload(cmd, require, sm)?;
     let new = KeyRecord::parse_write_key(cmd.p2(), &payload.data)?;
     if p1 != 0x01 && new.key_type.code() != p1 {
         return Err(Sw::WRONG_DATA);
+    }
+    if area.is_some() {
+        area::check_area_rights(&[new.use_right, new.change_right])?;
+    }
+    if pending.is_some() && new.key_type != KeyType::LineProtection {
+        return Err(Sw::CONDITIONS_NOT_SATISFIED);
     }
     let at = match keystore::find(k.store, &kf, &[new.key_type], new.id)? {
         Some((at, old)) => {
@@ -341,29 +417,75 @@ pub fn write_key(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
             keystore::free_location(k.store, &kf)?.ok_or(Sw::NOT_ENOUGH_MEMORY)?
         }
     };
-    atomically(k.store, |s| keystore::write(s, at, &new))?;
+    atomically(k.store, |s| {
+        keystore::write(s, at, &new)?;
+        match pending {
+            Some((aslot, flags)) => {
+                fs::write_area_flags(s, aslot, flags.with(AreaFlags::HANDED_OVER))
+            }
+            None => Ok(()),
+        }
+    })?;
     Ok(Sw::SUCCESS)
 }
 
 /// ERASE DF (80/84 0E 00 00): frees every file below the current DF and its space.
+///
+/// At the MF with an area reference in the data (`84 0E 00 00 Lc FID|name MAC`) it revokes that
+/// application area instead ([`area::erase`]). In an area itself the area keeps its key file (the
+/// service unit resets its files, not its keys), and it needs the hand-over first.
 pub fn erase_df(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     if cmd.p1() != 0 || cmd.p2() != 0 {
         return Err(Sw::INCORRECT_P1P2);
     }
+    if area::names_an_area(k, cmd) {
+        return area::erase(k, cmd);
+    }
     let slots = k.header.slots;
     let df = k.session.current_df;
     let dfe = fs::entry(k.store, df)?;
+    let area = fs::area_of(k.store, slots, df)?;
+    if let Some((_, a)) = &area {
+        if !a.area.handed_over() {
+            return Err(Sw::CONDITIONS_NOT_SATISFIED);
+        }
+    }
     k.check_right(df, dfe.rights.second)?;
-    let payload = k.payload(cmd, k.header.state.structure_needs_sm(), false)?;
+    let payload = k.payload(
+        cmd,
+        k.header.state.structure_needs_sm() || area.is_some(),
+        false,
+    )?;
     if !payload.data.is_empty() {
         return Err(Sw::WRONG_LENGTH);
     }
+    // An area's own key file stays: it sits at the start of the area's quota (the grant put it
+    // there), so the space kept is exactly its body.
+    let keep = match area {
+        Some((aslot, _)) if aslot == df => fs::key_file(k.store, slots, df)?,
+        _ => None,
+    };
+    let kept = match &keep {
+        Some((_, kf)) => u16::try_from(
+            (u32::from(kf.offset) + u32::from(kf.size)).saturating_sub(u32::from(dfe.offset)),
+        )
+        .map_err(|_| Sw::MEMORY_FAILURE)?,
+        None => 0,
+    };
     atomically(k.store, |s| {
         fs::free_subtree(s, slots, df)?;
-        fs::write_state_word(s, df, 0)
+        if let Some((kslot, kf)) = &keep {
+            fs::write_entry(s, *kslot, kf)?;
+        }
+        space::clear(s, slots, df)?;
+        fs::write_state_word(s, df, kept)
     })?;
     // Best effort wipe of the freed space (old keys, old data); the next CREATE zeroes again.
-    let _ = k.store.scrub(u32::from(dfe.offset), u32::from(dfe.size), 0);
+    let _ = k.store.scrub(
+        u32::from(dfe.offset) + u32::from(kept),
+        u32::from(dfe.size.saturating_sub(kept)),
+        0,
+    );
     k.session.current_ef = None;
     k.session.current_record = None;
     Ok(Sw::SUCCESS)
@@ -405,8 +527,12 @@ fn issuer_command(k: &mut Ctx<'_>, cmd: &Command<'_>, p2_max: u8) -> Result<(), 
     Ok(())
 }
 
-/// APPLICATION BLOCK (84 1E 00 P2 04 MAC): P2 00 temporary, 01 permanent.
+/// APPLICATION BLOCK (84 1E 00 P2 04 MAC): P2 00 temporary, 01 permanent. At the MF with an
+/// area reference before the MAC it blocks that application area ([`area::block`]).
 pub fn application_block(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
+    if area::names_an_area(k, cmd) {
+        return area::block(k, cmd);
+    }
     let df = current_application(k)?;
     issuer_command(k, cmd, 0x01)?;
     let st = if cmd.p2() == 0x01 {
@@ -418,10 +544,15 @@ pub fn application_block(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     Ok(Sw::SUCCESS)
 }
 
-/// APPLICATION UNBLOCK (84 18 00 00 04 MAC): only a temporary block can be lifted.
+/// APPLICATION UNBLOCK (84 18 00 00 04 MAC): only a temporary block can be lifted, and an
+/// application area's block set by the issuer only by the issuer ([`area::unblock`], at the MF).
 pub fn application_unblock(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
+    if area::names_an_area(k, cmd) {
+        return area::unblock(k, cmd);
+    }
     let df = current_application(k)?;
-    if fs::entry(k.store, df)?.state != DfState::Blocked {
+    let e = fs::entry(k.store, df)?;
+    if e.state != DfState::Blocked || e.area.issuer_blocked() {
         return Err(Sw::CONDITIONS_NOT_SATISFIED);
     }
     issuer_command(k, cmd, 0x00)?;

@@ -82,12 +82,17 @@ pub fn external_authenticate(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, S
 
 /// INTERNAL AUTHENTICATE (00 88 P1 key-id Lc data): the card proves itself. P1 00 encrypts,
 /// 01 decrypts (data a whole number of blocks), 02 answers a 4-byte MAC (zero IV).
+///
+/// Only internal-authentication keys (`30`) serve it, never TAC keys (`34`): with an SM4, AES or
+/// single-DES DTK the TAC key is the DTK itself, so a MAC (or an ECB encryption, which chains
+/// into one) under the DTK over chosen data would be a valid TAC for a purchase that never
+/// happened (`docs/reliability.md`).
 pub fn internal_authenticate(
     k: &mut Ctx<'_>,
     cmd: &Command<'_>,
     rsp: &mut Response<'_>,
 ) -> Result<Sw, Sw> {
-    let (_, key) = current_key(k, &[KeyType::InternalAuth, KeyType::Tac], cmd.p2())?;
+    let (_, key) = current_key(k, &[KeyType::InternalAuth], cmd.p2())?;
     k.check_right(k.session.current_df, key.use_right)?;
     let ck = key.crypto_key()?;
     let data = cmd.data();

@@ -4,6 +4,7 @@
 //! shares: access rights against the security status, and secure-messaging unwrapping.
 
 pub mod admin;
+pub mod area;
 pub mod auth;
 pub mod data;
 pub mod select;
@@ -14,7 +15,7 @@ use crate::keystore;
 use crate::rng::Rng;
 use crate::security::{Challenge, SecurityStatus};
 use crate::sm;
-use crate::types::AccessRight;
+use crate::types::{AccessRight, Level};
 use cos_apdu::{Command, Sw};
 use cos_nvm::Storage;
 use heapless::Vec;
@@ -77,6 +78,7 @@ pub struct Ctx<'a> {
 }
 
 /// A command payload, after MAC verification (and decryption) when secure messaging was used.
+/// It may carry key values or PINs (WRITE KEY), so it is wiped when dropped.
 pub struct Payload {
     /// The data.
     pub data: Vec<u8, MAX_PAYLOAD>,
@@ -84,20 +86,40 @@ pub struct Payload {
     pub secured: bool,
 }
 
+impl Drop for Payload {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(self.data.as_mut_slice());
+    }
+}
+
 impl Ctx<'_> {
     /// Whether access rights of `df` are enforced: always after issue, and before issue once the
     /// DF has a key file (FMCOS: "the key file is created first; until it exists rights are not
-    /// enforced").
+    /// enforced"); always inside an application area (`docs/areas.md`).
     pub fn rights_enforced(&self, df: Slot) -> Result<bool, Sw> {
-        if self.header.state.rights_enforced_without_key_file() {
+        if self.header.state.rights_enforced_without_key_file() || self.in_area(df)? {
             return Ok(true);
         }
         Ok(fs::key_file(self.store, self.header.slots, df)?.is_some())
     }
 
-    /// 6982 unless `right` is met (or not enforced in `df`).
+    /// Whether `df` is an application area or lies inside one.
+    pub fn in_area(&self, df: Slot) -> Result<bool, Sw> {
+        Ok(fs::area_of(self.store, self.header.slots, df)?.is_some())
+    }
+
+    /// 6982 unless `right` is met (or not enforced in `df`). Inside an application area the MF's
+    /// level counts as zero: an `0Y` right there names a level only the issuer can reach, and the
+    /// issuer holds no power inside an area it granted (`docs/areas.md`, ADR 0003), so only the
+    /// area's own levels (`XY`, X ≠ 0) can be met.
     pub fn check_right(&self, df: Slot, right: AccessRight) -> Result<(), Sw> {
-        if !self.rights_enforced(df)? || self.session.security.satisfies(right) {
+        let sec = &self.session.security;
+        let met = if self.in_area(df)? {
+            right.satisfied_by(Level::ZERO, sec.df_level())
+        } else {
+            !self.rights_enforced(df)? || sec.satisfies(right)
+        };
+        if met {
             Ok(())
         } else {
             Err(Sw::SECURITY_STATUS_NOT_SATISFIED)
@@ -147,8 +169,11 @@ impl Ctx<'_> {
                 Some((_, k)) => k,
                 None => key.clone(),
             };
-            let plain = sm::decrypt(&enc, body)?;
-            Vec::from_slice(&plain).map_err(|_| Sw::WRONG_LENGTH)?
+            let mut plain = sm::decrypt(&enc, body)?;
+            let data = Vec::from_slice(&plain).map_err(|_| Sw::WRONG_LENGTH);
+            // Decrypted data is key material (WRITE KEY): the intermediate copy is wiped.
+            zeroize::Zeroize::zeroize(plain.as_mut_slice());
+            data?
         } else {
             Vec::from_slice(body).map_err(|_| Sw::WRONG_LENGTH)?
         };

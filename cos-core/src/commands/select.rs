@@ -220,9 +220,15 @@ fn enter_df(
     }
     k.session.current_ef = None;
     k.session.current_record = None;
-    let new_applet = applets
-        .iter()
-        .position(|a| a.aid() == e.df_name() && e.name_len > 0);
+    // An application area is served by the kernel's generic commands only: no applet code ever
+    // runs on its files, whatever its DF name (docs/areas.md).
+    let new_applet = if fs::area_of(k.store, k.header.slots, slot)?.is_some() {
+        None
+    } else {
+        applets
+            .iter()
+            .position(|a| a.aid() == e.df_name() && e.name_len > 0)
+    };
     let previous = k.session.applet;
     if previous.is_some() && previous != new_applet {
         if let Some(a) = previous.and_then(|i| applets.get_mut(i)) {

@@ -148,6 +148,64 @@ pub struct Rights {
     pub second: AccessRight,
 }
 
+/// Post-issuance application-area status of a DF (file-table slot byte 8; `00` for every other
+/// file, so cards formatted before areas existed read as "no area"). `docs/areas.md`,
+/// `docs/adr/0003-post-issuance-application-areas.md`.
+///
+/// * `80` the DF is an **area**: granted after issue by CREATE FILE `B8`, its rights never accept the
+///   MF's level, it is never bound to an applet;
+/// * `01` **handed over**: the service unit has replaced the initial key (until then the only
+///   structural command the area accepts is that WRITE KEY);
+/// * `02` **blocked by the issuer** (APPLICATION BLOCK at the MF naming the area): only the issuer's
+///   APPLICATION UNBLOCK at the MF lifts it;
+/// * `04` **being revoked**: ERASE DF at the MF started freeing its files in several transactions;
+///   the area is terminated (LCS `0C`) and sending the revocation again completes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct AreaFlags(pub u8);
+
+impl AreaFlags {
+    /// Not an area.
+    pub const NONE: AreaFlags = AreaFlags(0x00);
+    /// Bit: the DF is an application area.
+    pub const AREA: u8 = 0x80;
+    /// Bit: the initial area key was replaced (hand-over done).
+    pub const HANDED_OVER: u8 = 0x01;
+    /// Bit: the temporary block was set by the issuer from the MF.
+    pub const ISSUER_BLOCK: u8 = 0x02;
+    /// Bit: a revocation (erase and reclaim) is in progress.
+    pub const REVOKING: u8 = 0x04;
+
+    /// Whether the DF is an application area.
+    pub const fn is_area(self) -> bool {
+        self.0 & Self::AREA != 0
+    }
+    /// Whether the service unit has replaced the initial key.
+    pub const fn handed_over(self) -> bool {
+        self.0 & Self::HANDED_OVER != 0
+    }
+    /// Whether the current temporary block is the issuer's.
+    pub const fn issuer_blocked(self) -> bool {
+        self.0 & Self::ISSUER_BLOCK != 0
+    }
+    /// Whether a revocation is in progress.
+    pub const fn revoking(self) -> bool {
+        self.0 & Self::REVOKING != 0
+    }
+    /// These flags with `bit` set.
+    pub const fn with(self, bit: u8) -> AreaFlags {
+        AreaFlags(self.0 | bit)
+    }
+    /// These flags with `bit` cleared.
+    pub const fn without(self, bit: u8) -> AreaFlags {
+        AreaFlags(self.0 & !bit)
+    }
+}
+
+/// Type byte of a file-table slot that records a free extent of its parent DF's space (a hole
+/// left by a revoked area, `fs::space`). Such a slot is not a file: [`FileEntry::decode`] reads it
+/// as free, yet it is not handed out as a free slot.
+pub const FREE_EXTENT: u8 = 0xFE;
+
 /// One decoded file-table slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileEntry {
@@ -179,6 +237,8 @@ pub struct FileEntry {
     pub name: [u8; MAX_DF_NAME],
     /// DF name length, 0 for EFs.
     pub name_len: u8,
+    /// Application-area status (DFs; slot byte 8).
+    pub area: AreaFlags,
 }
 
 /// A slot could not be decoded: the table is corrupt (answered as 6581/6F00 by the kernel, never a panic).
@@ -227,7 +287,7 @@ impl FileEntry {
             self.state.lcs(),
             self.rights.first.0,
             self.rights.second.0,
-            0,
+            if self.kind.is_df() { self.area.0 } else { 0 },
             self.protection.bits() | self.name_len.saturating_sub(1) & 0x0F,
             off[0],
             off[1],
@@ -250,7 +310,7 @@ impl FileEntry {
 
     /// Decode a slot; `Ok(None)` for a free slot. `data_len` bounds the body.
     pub fn decode(b: &[u8; ENTRY_SIZE], data_len: u32) -> Result<Option<FileEntry>, CorruptEntry> {
-        if b[0] == 0 {
+        if b[0] == 0 || b[0] == FREE_EXTENT {
             return Ok(None);
         }
         let kind = FileKind::from_code(b[0]).ok_or(CorruptEntry)?;
@@ -278,8 +338,10 @@ impl FileEntry {
             record_len: 0,
             name: [0; MAX_DF_NAME],
             name_len: 0,
+            area: AreaFlags::NONE,
         };
         if kind.is_df() {
+            e.area = AreaFlags(b[8]);
             e.protection = LineProtection::None;
             e.name_len = (b[9] & 0x0F) + 1;
             e.name.copy_from_slice(&b[16..32]);
@@ -341,6 +403,11 @@ mod tests {
             record_len: if kind.is_df() { 0 } else { 23 },
             name,
             name_len: if kind.is_df() { 5 } else { 0 },
+            area: if kind.is_df() {
+                AreaFlags(AreaFlags::AREA | AreaFlags::HANDED_OVER)
+            } else {
+                AreaFlags::NONE
+            },
         }
     }
 
@@ -364,6 +431,13 @@ mod tests {
     #[test]
     fn free_and_corrupt_slots() {
         assert_eq!(FileEntry::decode(&[0; ENTRY_SIZE], 4096), Ok(None));
+        let mut hole = [0u8; ENTRY_SIZE];
+        hole[0] = FREE_EXTENT;
+        assert_eq!(
+            FileEntry::decode(&hole, 4096),
+            Ok(None),
+            "a free extent is no file"
+        );
         let mut b = sample(FileKind::Transparent).encode();
         b[0] = 0x77;
         assert_eq!(FileEntry::decode(&b, 4096), Err(CorruptEntry));

@@ -12,12 +12,15 @@
 
 pub mod entry;
 pub mod record;
+pub mod space;
 
 use crate::error::store_sw;
 use crate::lifecycle::CardState;
 use cos_apdu::{Fid, Sw};
 use cos_nvm::Storage;
-pub use entry::{DfState, FileEntry, FileKind, LineProtection, Rights, ENTRY_SIZE};
+pub use entry::{
+    AreaFlags, DfState, FileEntry, FileKind, LineProtection, Rights, ENTRY_SIZE, FREE_EXTENT,
+};
 
 /// Size of the card header at the start of the data area.
 pub const HEADER_SIZE: u32 = 32;
@@ -255,4 +258,72 @@ pub fn free_subtree(s: &mut dyn Storage, slots: u8, df: Slot) -> Result<u8, Sw> 
             return Ok(freed);
         }
     }
+}
+
+/// The application area `slot` belongs to: itself or its nearest ancestor whose area flag is set
+/// (`docs/areas.md`). Bounded by the table size like [`is_descendant`].
+pub fn area_of(
+    s: &dyn Storage,
+    slots: u8,
+    mut slot: Slot,
+) -> Result<Option<(Slot, FileEntry)>, Sw> {
+    for _ in 0..=slots {
+        let e = entry(s, slot)?;
+        if e.kind.is_df() && e.area.is_area() {
+            return Ok(Some((slot, e)));
+        }
+        if slot == MF_SLOT {
+            return Ok(None);
+        }
+        slot = Slot(e.parent);
+    }
+    Err(Sw::MEMORY_FAILURE)
+}
+
+/// Update only a DF's area flags (slot byte 8).
+pub fn write_area_flags(s: &mut dyn Storage, slot: Slot, flags: AreaFlags) -> Result<(), Sw> {
+    s.write(slot.addr() + 8, &[flags.0]).map_err(store_sw)
+}
+
+/// Free at most `limit` slots below `df` (never `df` itself), leaves first, so every slot still
+/// in place keeps an intact parent chain and the table stays consistent after any number of
+/// calls; returns how many were freed (0: nothing is left below `df`). The resumable step of an
+/// area's revocation: each call is one bounded transaction.
+pub fn free_descendants(s: &mut dyn Storage, slots: u8, df: Slot, limit: u8) -> Result<u8, Sw> {
+    let mut freed = 0u8;
+    while freed < limit {
+        let mut progress = false;
+        for i in 1..slots {
+            if freed >= limit {
+                break;
+            }
+            let slot = Slot(i);
+            if slot == df {
+                continue;
+            }
+            let Some(e) = read_entry(s, slot)? else {
+                continue;
+            };
+            if !is_descendant(s, slots, slot, df)? {
+                continue;
+            }
+            let has_child =
+                e.kind.is_df() && find(s, slots, 1, |_, c| c.parent == slot.0)?.is_some();
+            if !has_child {
+                free_slot(s, slot)?;
+                freed = freed.saturating_add(1);
+                progress = true;
+            }
+        }
+        if !progress {
+            break;
+        }
+    }
+    Ok(freed)
+}
+
+/// Whether two DF names shadow each other under SELECT by name (ISO/IEC 7816-4 §11.1.1: a
+/// partial name selects the first DF it begins): one is a prefix of the other.
+pub fn names_collide(a: &[u8], b: &[u8]) -> bool {
+    a.starts_with(b) || b.starts_with(a)
 }

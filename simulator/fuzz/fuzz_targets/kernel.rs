@@ -1,0 +1,4 @@
+//! libFuzzer target `kernel`: see `cos_sim::fuzzing::kernel` (the harness and its oracle).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cos_sim::fuzzing::kernel(data));

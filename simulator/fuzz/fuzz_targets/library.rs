@@ -1,0 +1,4 @@
+//! libFuzzer target `library`: see `cos_sim::fuzzing::library` (the harness and its oracle).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cos_sim::fuzzing::library(data));
