@@ -761,6 +761,18 @@ pub const BUILTINS: &[(&str, usize, usize, &str)] = &[
         2,
         "sm_enc(k, data): E(Ld ‖ data ‖ 80 00…) for encrypted line protection",
     ),
+    (
+        "date_add",
+        2,
+        2,
+        "date_add(d, n): the BCD date YYYYMMDD (4 bytes) n days later (Gregorian)",
+    ),
+    (
+        "days_between",
+        2,
+        2,
+        "days_between(a, b): days from BCD date a to BCD date b (error if b is before a)",
+    ),
 ];
 
 fn need_profile(scope: &dyn Scope) -> Result<&Profile, String> {
@@ -1030,8 +1042,87 @@ pub fn builtin(name: &str, args: Vec<Value>, scope: &dyn Scope) -> Result<Value,
             k.encrypt_ecb(&mut b);
             Value::Bytes(b)
         }
+        "date_add" => {
+            let d = day_number(&next()?.bytes()?)?;
+            let n = i64::try_from(next()?.int()?).map_err(|e| e.to_string())?;
+            Value::Bytes(bcd_date(d.checked_add(n).ok_or("overflow")?)?)
+        }
+        "days_between" => {
+            let a = day_number(&next()?.bytes()?)?;
+            let b = day_number(&next()?.bytes()?)?;
+            let n = b.checked_sub(a).ok_or("overflow")?;
+            Value::Int(
+                u64::try_from(n)
+                    .map_err(|_| format!("the second date is {} days before the first", -n))?,
+            )
+        }
         _ => return Err("unknown function".into()),
     })
+}
+
+/// A BCD digit pair.
+fn bcd2(b: u8) -> Result<i64, String> {
+    let (h, l) = (b >> 4, b & 0x0F);
+    if h > 9 || l > 9 {
+        return Err(format!("{b:02X} is not BCD"));
+    }
+    Ok(i64::from(h * 10 + l))
+}
+
+fn leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn month_days(y: i64, m: i64) -> i64 {
+    match m {
+        2 if leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 0000-03-01 (proleptic Gregorian) of a 4-byte BCD date `YYYYMMDD`, validated.
+fn day_number(b: &[u8]) -> Result<i64, String> {
+    let [c, y, m, d] = <[u8; 4]>::try_from(b)
+        .map_err(|_| format!("a date is 4 BCD bytes YYYYMMDD, not {} bytes", b.len()))?;
+    let (year, month, day) = (bcd2(c)? * 100 + bcd2(y)?, bcd2(m)?, bcd2(d)?);
+    if year < 1 || !(1..=12).contains(&month) || day < 1 || day > month_days(year, month) {
+        return Err(format!("{} is not a calendar day", hex::encode_upper(b)));
+    }
+    // Count from March so that the leap day ends the year.
+    let (yy, mm) = if month > 2 {
+        (year, month - 3)
+    } else {
+        (year - 1, month + 9)
+    };
+    Ok(365 * yy + yy / 4 - yy / 100 + yy / 400 + (153 * mm + 2) / 5 + day - 1)
+}
+
+/// The 4-byte BCD date of a day number (the inverse of [`day_number`]), years 0001–9999.
+fn bcd_date(n: i64) -> Result<Vec<u8>, String> {
+    // Estimate the March-based year, then correct it.
+    let mut yy = (n * 400) / 146_097;
+    let start = |y: i64| 365 * y + y / 4 - y / 100 + y / 400;
+    while start(yy + 1) <= n {
+        yy += 1;
+    }
+    while start(yy) > n {
+        yy -= 1;
+    }
+    let doy = n - start(yy);
+    let mm = (5 * doy + 2) / 153;
+    let day = doy - (153 * mm + 2) / 5 + 1;
+    let (year, month) = if mm < 10 {
+        (yy, mm + 3)
+    } else {
+        (yy + 1, mm - 9)
+    };
+    if !(1..=9999).contains(&year) {
+        return Err(format!("year {year} is outside 0001–9999"));
+    }
+    let bcd = |v: i64| -> u8 { ((v / 10) as u8) << 4 | (v % 10) as u8 };
+    Ok(vec![bcd(year / 100), bcd(year % 100), bcd(month), bcd(day)])
 }
 
 #[cfg(test)]
@@ -1106,6 +1197,43 @@ mod tests {
         assert!(ev("mac(0x01, 0x02)").unwrap_err().contains("not a key"));
         assert!(ev("u8(1, 2)").unwrap_err().contains("takes 1"));
         assert!(ev("card_key('x')").unwrap_err().contains("no profile"));
+    }
+
+    #[test]
+    fn calendar_dates() {
+        assert_eq!(
+            ev("date_add(0x20260301, 30)").unwrap(),
+            vec![0x20, 0x26, 0x03, 0x31]
+        );
+        assert_eq!(
+            ev("date_add(0x20280228, 1)").unwrap(),
+            vec![0x20, 0x28, 0x02, 0x29]
+        );
+        assert_eq!(
+            ev("date_add(0x21000228, 1)").unwrap(),
+            vec![0x21, 0x00, 0x03, 0x01]
+        );
+        assert_eq!(
+            ev("date_add(0x20261231, 0)").unwrap(),
+            vec![0x20, 0x26, 0x12, 0x31]
+        );
+        assert_eq!(
+            ev("u8(days_between(0x20260525, 0x20260601))").unwrap(),
+            vec![7]
+        );
+        // Every day of four centuries round-trips.
+        let first = day_number(&[0x20, 0x00, 0x01, 0x01]).unwrap();
+        for n in first..first + 146_097 {
+            assert_eq!(day_number(&bcd_date(n).unwrap()).unwrap(), n);
+        }
+        assert!(ev("date_add(0x20260230, 1)")
+            .unwrap_err()
+            .contains("calendar"));
+        assert!(ev("date_add(0x2026013A, 1)").unwrap_err().contains("BCD"));
+        assert!(ev("date_add(0x99991231, 1)").unwrap_err().contains("9999"));
+        assert!(ev("days_between(0x20260601, 0x20260525)")
+            .unwrap_err()
+            .contains("before"));
     }
 
     #[test]
