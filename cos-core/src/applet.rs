@@ -19,11 +19,12 @@
 use crate::error::{atomically, store_sw};
 use crate::fs::{self, record, DfState, FileEntry, FileKind, Slot};
 use crate::keys::{KeyRecord, KeyType};
-use crate::keystore::{self, Verification};
+use crate::keystore::{self, TryRestore, Verification};
 use crate::lifecycle::CardState;
 use crate::rng::Rng;
 use crate::security::{Challenge, SecurityStatus};
 use crate::types::AccessRight;
+use core::cell::Cell;
 use cos_apdu::{Command, Fid, Response, Sw};
 use cos_nvm::Storage;
 
@@ -88,9 +89,33 @@ pub struct Cx<'k> {
     pub(crate) rng: &'k mut dyn Rng,
     pub(crate) command_seq: u32,
     pub(crate) challenge: Option<Challenge>,
+    /// The try counter a passed [`Cx::verify_with_key`] restores: written inside the applet's next
+    /// [`Cx::transaction`], else when the context is dropped at the end of the call.
+    pub(crate) restore: Option<TryRestore>,
+    /// The ADF's key file, found once per applet call (a table scan): nothing an applet can do
+    /// moves it (its transactions write only data files), and the context lives for one call, so
+    /// nothing is kept across commands.
+    pub(crate) key_file: Cell<Option<FileEntry>>,
+}
+
+/// A restore still pending when the applet call ends is committed on its own. Its error (only a
+/// failing store) cannot be reported from here and is not needed: the counter then simply stays
+/// consumed, the safe side.
+impl Drop for Cx<'_> {
+    fn drop(&mut self) {
+        let _ = self.flush_restore();
+    }
 }
 
 impl<'k> Cx<'k> {
+    /// Commit a pending try-counter restore in its own transaction.
+    fn flush_restore(&mut self) -> Result<(), Sw> {
+        match self.restore.take() {
+            Some(r) => atomically(self.store, |s| r.write(s)),
+            None => Ok(()),
+        }
+    }
+
     /// Sequence number of the current command since power-on. PBOC's "DEBIT only straight after
     /// INITIALIZE" is `seq == init_seq + 1`: any command in between breaks the pair.
     pub fn command_seq(&self) -> u32 {
@@ -188,44 +213,70 @@ impl<'k> Cx<'k> {
         record::count(self.store, &e)
     }
 
+    /// The ADF's key file (6A88 when it has none).
+    fn key_file(&self) -> Result<FileEntry, Sw> {
+        if let Some(kf) = self.key_file.get() {
+            return Ok(kf);
+        }
+        let kf = keystore::key_file_of(self.store, self.slots, self.adf)?;
+        self.key_file.set(Some(kf));
+        Ok(kf)
+    }
+
     /// A key of the ADF's key file (6A88 when absent).
     pub fn key(&self, ty: KeyType, id: u8) -> Result<KeyRecord, Sw> {
-        let kf = keystore::key_file_of(self.store, self.slots, self.adf)?;
+        let kf = self.key_file()?;
         keystore::find(self.store, &kf, &[ty], id)?
             .map(|(_, k)| k)
             .ok_or(Sw::REFERENCED_DATA_NOT_FOUND)
     }
 
-    /// Check a secret under a key's try counter: the counter is decremented in NVM *before*
-    /// `check` runs and restored after it passes (see [`keystore::consume_then_verify`]).
+    /// Check a secret under a key's try counter: the counter is decremented in NVM — committed —
+    /// *before* `check` runs (see [`keystore::consume_then_check`]). After a pass the counter is
+    /// restored in the applet's next [`Cx::transaction`] (its completing write: no commit of its
+    /// own), or, if none follows, when this call to the applet ends. A power cut before that
+    /// leaves the try consumed.
     pub fn verify_with_key(
         &mut self,
         ty: KeyType,
         id: u8,
         check: impl FnOnce(&KeyRecord) -> bool,
     ) -> Result<Verification, Sw> {
-        let kf = keystore::key_file_of(self.store, self.slots, self.adf)?;
+        self.flush_restore()?;
+        let kf = self.key_file()?;
         let (at, key) =
             keystore::find(self.store, &kf, &[ty], id)?.ok_or(Sw::REFERENCED_DATA_NOT_FOUND)?;
-        keystore::consume_then_verify(self.store, at, &key, check)
+        let (verdict, restore) = keystore::consume_then_check(self.store, at, &key, check)?;
+        self.restore = restore;
+        Ok(verdict)
     }
 
     /// Run `f` as one atomic transaction over the ADF's files: all its writes or none, even
-    /// across a power cut at any point.
+    /// across a power cut at any point. A try counter restore pending from
+    /// [`Cx::verify_with_key`] is written in the same transaction.
     pub fn transaction<R>(
         &mut self,
         f: impl FnOnce(&mut Tx<'_>) -> Result<R, Sw>,
     ) -> Result<R, Sw> {
         let adf = self.adf;
         let slots = self.slots;
-        atomically(self.store, |s| {
+        let restore = self.restore;
+        let r = atomically(self.store, |s| {
             let mut tx = Tx {
                 store: s,
                 adf,
                 slots,
             };
-            f(&mut tx)
-        })
+            let out = f(&mut tx)?;
+            if let Some(r) = restore {
+                r.write(tx.store)?;
+            }
+            Ok(out)
+        });
+        if r.is_ok() {
+            self.restore = None;
+        }
+        r
     }
 
     /// Program operations the store has issued so far (for benchmarks).

@@ -408,6 +408,8 @@ fn to_applet(
         rng: &mut *k.rng,
         command_seq: k.session.seq,
         challenge: k.challenge.take(),
+        restore: None,
+        key_file: core::cell::Cell::new(None),
     };
     applet.process(&mut cx, cmd, rsp)
 }

@@ -27,7 +27,7 @@ pub fn find(
     types: &[KeyType],
     id: u8,
 ) -> Result<Option<(KeyLocation, KeyRecord)>, Sw> {
-    find_by(s, kf, |r| types.contains(&r.key_type) && r.id == id)
+    find_by(s, kf, |ty, i| types.contains(&ty) && i == id)
 }
 
 /// The first key of a type (lowest record), e.g. the DF's line-protection key.
@@ -36,20 +36,29 @@ pub fn first_of(
     kf: &FileEntry,
     ty: KeyType,
 ) -> Result<Option<(KeyLocation, KeyRecord)>, Sw> {
-    find_by(s, kf, |r| r.key_type == ty)
+    find_by(s, kf, |t, _| t == ty)
 }
 
+/// The first record whose type and identifier `want` accepts. Only those two bytes are read of
+/// the other records: a lookup copies (and then wipes) the key bytes of the record it returns,
+/// not of every record before it.
 fn find_by(
     s: &dyn Storage,
     kf: &FileEntry,
-    mut pred: impl FnMut(&KeyRecord) -> bool,
+    want: impl Fn(KeyType, u8) -> bool,
 ) -> Result<Option<(KeyLocation, KeyRecord)>, Sw> {
     for i in 0..capacity(kf) {
         let off = i * KEY_RECORD_SIZE as u32;
+        let mut head = [0u8; 2];
+        fs::read_body(s, kf, off, &mut head)?;
+        let [ty, id] = head;
+        if !KeyType::from_code(ty).is_some_and(|t| want(t, id)) {
+            continue;
+        }
         let mut b = [0u8; KEY_RECORD_SIZE];
         let read = fs::read_body(s, kf, off, &mut b);
         let found = match read {
-            Ok(()) => KeyRecord::decode(&b).filter(|r| pred(r)),
+            Ok(()) => KeyRecord::decode(&b),
             Err(_) => None,
         };
         // The raw record holds key bytes: wiped on every path, the match included.
@@ -108,6 +117,38 @@ pub fn consume_then_verify(
     key: &KeyRecord,
     check: impl FnOnce(&KeyRecord) -> bool,
 ) -> Result<Verification, Sw> {
+    let (verdict, restore) = consume_then_check(s, at, key, check)?;
+    if let Some(r) = restore {
+        atomically(s, |s| r.write(s))?;
+    }
+    Ok(verdict)
+}
+
+/// A try counter to put back after a passed comparison: written by [`TryRestore::write`] inside a
+/// transaction, which may be the caller's own next one (so the restore costs no commit of its own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TryRestore {
+    at: KeyLocation,
+    counter: TryCounter,
+}
+
+impl TryRestore {
+    /// Write the restored counter (inside an open transaction).
+    pub fn write(&self, s: &mut dyn Storage) -> Result<(), Sw> {
+        write_tries(s, self.at, self.counter)
+    }
+}
+
+/// The first half of [`consume_then_verify`]: consume a try (committed to NVM **before** `check`
+/// runs), run `check`, and on success hand back the restore instead of committing it. The caller
+/// must write it before its command ends; a power cut before that leaves the try consumed, exactly
+/// as a cut between comparison and restore does in [`consume_then_verify`].
+pub fn consume_then_check(
+    s: &mut dyn Storage,
+    at: KeyLocation,
+    key: &KeyRecord,
+    check: impl FnOnce(&KeyRecord) -> bool,
+) -> Result<(Verification, Option<TryRestore>), Sw> {
     if key.tries.is_blocked() {
         return Err(Sw::AUTH_METHOD_BLOCKED);
     }
@@ -117,14 +158,18 @@ pub fn consume_then_verify(
         atomically(s, |s| write_tries(s, at, after))?;
     }
     if check(key) {
-        if limited {
-            atomically(s, |s| write_tries(s, at, key.tries.reset()))?;
-        }
-        Ok(Verification::Passed)
+        let restore = limited.then_some(TryRestore {
+            at,
+            counter: key.tries.reset(),
+        });
+        Ok((Verification::Passed, restore))
     } else {
-        Ok(Verification::Failed {
-            remaining: after.remaining(),
-        })
+        Ok((
+            Verification::Failed {
+                remaining: after.remaining(),
+            },
+            None,
+        ))
     }
 }
 

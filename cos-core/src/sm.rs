@@ -54,27 +54,55 @@ pub fn verify_mac<'a>(
 
 /// Decrypt `Ld ‖ plaintext ‖ 80 00…` and return the plaintext.
 pub fn decrypt(key: &KeyRecord, enc: &[u8]) -> Result<Vec<u8, MAX_SM_DATA>, Sw> {
+    let mut out = Vec::new();
+    decrypt_into(key, enc, &mut out)?;
+    Ok(out)
+}
+
+/// [`decrypt`] into `out` (emptied first), in place: the cryptogram is copied into `out`,
+/// decrypted there and the plaintext moved to its front, so no second buffer lives on the stack
+/// (the chip's deepest stack path is a WRITE KEY with encrypted key data). On any error `out` is
+/// left empty; every byte past the plaintext is wiped.
+pub fn decrypt_into<const N: usize>(
+    key: &KeyRecord,
+    enc: &[u8],
+    out: &mut Vec<u8, N>,
+) -> Result<(), Sw> {
     let k = key.crypto_key()?;
-    let mut buf: Vec<u8, 256> = Vec::new();
-    buf.extend_from_slice(enc)
+    out.clear();
+    out.extend_from_slice(enc)
         .map_err(|_| Sw::SM_DATA_OBJECTS_INCORRECT)?;
-    k.decrypt_ecb(&mut buf)
-        .map_err(|_| Sw::SM_DATA_OBJECTS_INCORRECT)?;
-    let result = (|| {
-        let (&ld, rest) = buf.split_first().ok_or(Sw::SM_DATA_OBJECTS_INCORRECT)?;
-        let plain = rest
-            .get(..usize::from(ld))
-            .ok_or(Sw::SM_DATA_OBJECTS_INCORRECT)?;
-        let pad = rest.get(usize::from(ld)..).unwrap_or(&[]);
-        // Padding method 2, and no more than one block of it.
-        let ok = pad.first() == Some(&0x80)
-            && pad.iter().skip(1).all(|&b| b == 0)
-            && pad.len() <= k.algorithm().block_size();
-        if !ok {
-            return Err(Sw::SM_DATA_OBJECTS_INCORRECT);
+    let plain_len = k
+        .decrypt_ecb(out)
+        .map_err(|_| Sw::SM_DATA_OBJECTS_INCORRECT)
+        .and_then(|()| {
+            let (&ld, rest) = out.split_first().ok_or(Sw::SM_DATA_OBJECTS_INCORRECT)?;
+            let ld = usize::from(ld);
+            let pad = rest.get(ld..).ok_or(Sw::SM_DATA_OBJECTS_INCORRECT)?;
+            // Padding method 2, and no more than one block of it.
+            let ok = pad.first() == Some(&0x80)
+                && pad.iter().skip(1).all(|&b| b == 0)
+                && pad.len() <= k.algorithm().block_size()
+                && ld <= MAX_SM_DATA;
+            if ok {
+                Ok(ld)
+            } else {
+                Err(Sw::SM_DATA_OBJECTS_INCORRECT)
+            }
+        });
+    match plain_len {
+        Ok(ld) => {
+            out.copy_within(1..=ld, 0);
+            if let Some(tail) = out.get_mut(ld..) {
+                zeroize::Zeroize::zeroize(tail);
+            }
+            out.truncate(ld);
+            Ok(())
         }
-        Vec::from_slice(plain).map_err(|_| Sw::SM_DATA_OBJECTS_INCORRECT)
-    })();
-    zeroize::Zeroize::zeroize(buf.as_mut_slice());
-    result
+        Err(sw) => {
+            zeroize::Zeroize::zeroize(out.as_mut_slice());
+            out.clear();
+            Err(sw)
+        }
+    }
 }

@@ -3,8 +3,8 @@
 //! (`simulator/tests/fuzz_corpus.rs`), so the targets cannot rot.
 //!
 //! Targets: [`apdu`] (the APDU parser, serialiser, transport and BER-TLV reader), [`kernel`] (the
-//! kernel over the personalised citizen card's file system), and one per applet — [`e_purse`],
-//! [`transit`], [`social_insurance`], [`library`] — which bias the APDU stream toward that
+//! kernel over the personalised citizen card's file system), and one per applet — [`e_purse()`],
+//! [`transit()`], [`social_insurance()`], [`library()`] — which bias the APDU stream toward that
 //! application's commands and state (selected, INITIALIZE pending, challenge fresh, PIN verified).
 //!
 //! **The oracle.** The fuzzer holds no key; it knows the holder's PIN (`123456`) and may use it.

@@ -14,6 +14,7 @@
 
 pub mod applets;
 pub mod area;
+pub mod budgets;
 pub mod card;
 pub mod demo;
 pub mod fuzzing;

@@ -6,7 +6,8 @@
 //! * `info` shows what is on an image.
 //! * `demo` personalises a fresh card and runs a day in a citizen's life.
 //! * `blank` writes a factory-fresh card image; `vpcd` puts an image into a PC/SC reader.
-//! * `replay` runs conformance vectors against a fresh card, an image or a PC/SC reader.
+//! * `replay` runs conformance vectors against a fresh card, an image, a PC/SC reader or the
+//!   Cortex-M3 firmware in QEMU; `budgets` reports sizes and costs (docs/performance.md).
 //! * `area` grants, hands over and revokes post-issuance application areas (`docs/areas.md`).
 
 use anyhow::{bail, Context, Result};
@@ -96,6 +97,16 @@ enum Command {
     Area {
         #[command(subcommand)]
         action: AreaAction,
+    },
+    /// Report the card's budgets: image size, page programs and (with --qemu) Cortex-M3
+    /// instructions and stack per transaction (docs/performance.md).
+    Budgets {
+        /// The conformance vector directory the transactions are taken from.
+        #[arg(long, default_value = "test-vectors")]
+        vectors: PathBuf,
+        /// Also measure on the Cortex-M3 firmware in QEMU (the ELF of simulator/firmware).
+        #[arg(long, value_name = "FIRMWARE")]
+        qemu: Option<PathBuf>,
     },
 }
 
@@ -202,6 +213,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Vpcd { card, addr, trace } => cos_sim::vpcd::cli(&card, &addr, trace),
         Command::Replay(args) => cos_sim::vectors::cli::run(args),
         Command::Area { action } => area(action),
+        Command::Budgets { vectors, qemu } => cos_sim::budgets::run(&vectors, qemu.as_deref()),
     }
 }
 

@@ -8,8 +8,8 @@
 //! recovery cut). The whole campaign:
 //!
 //! ```sh
-//! cargo test -p cos-sim --release --test tearing -- --ignored --nocapture
-//! # or: COS_TEAR_FULL=1 cargo test -p cos-sim --release --test tearing -- --nocapture
+//! cargo test -p cos-sim --test tearing full_campaign -- --ignored --nocapture   # ~25 s in debug
+//! # or, group by group: COS_TEAR_FULL=1 cargo test -p cos-sim --test tearing -- --nocapture
 //! ```
 #![allow(
     clippy::unwrap_used,
@@ -844,6 +844,83 @@ fn kernel_records_and_keys() -> Vec<Scenario> {
     ]
 }
 
+// ---- kernel: post-issuance application areas (docs/areas.md) --------------------------------
+
+const COMMUNITY: &str = include_str!("../../profiles/areas/community-access.toml");
+
+fn community() -> cos_sim::area::AreaProfile {
+    cos_sim::area::AreaProfile::parse("community-access.toml", COMMUNITY).unwrap()
+}
+
+/// The funded card with the community's area granted (`granted`) and then handed over.
+fn area_image(handed_over: bool) -> &'static [u8] {
+    static GRANTED: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    static HANDED: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let granted = GRANTED.get_or_init(|| {
+        let mut c = card(funded_image(), 5);
+        let script = cos_sim::area::grant_script(&community(), profile()).unwrap();
+        cos_sim::area::run(&mut c, "grant", &script).unwrap();
+        c.image().bytes
+    });
+    if !handed_over {
+        return granted;
+    }
+    HANDED.get_or_init(|| {
+        let mut c = card(granted, 5);
+        let script = cos_sim::area::handover_script(&community()).unwrap();
+        cos_sim::area::run(&mut c, "hand-over", &script).unwrap();
+        c.image().bytes
+    })
+}
+
+/// A party's whole script (every APDU under test).
+fn area_script(name: &str, image: &'static [u8], script: String) -> Scenario {
+    scenario(
+        name,
+        image,
+        flow(move |c, arm| {
+            arm.at(c)?;
+            cos_sim::area::run(c, "script", &script)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }),
+        purse_again(),
+    )
+}
+
+fn kernel_areas() -> Vec<Scenario> {
+    use cos_sim::area::{grant_script, handover_script, revoke_script, Revocation};
+    let a = community();
+    let p = profile();
+    vec![
+        area_script(
+            "area grant (CREATE FILE B8, whole issuer script)",
+            funded_image(),
+            grant_script(&a, p).unwrap(),
+        ),
+        area_script(
+            "area hand-over (WRITE KEY under the initial key, whole script)",
+            area_image(false),
+            handover_script(&a).unwrap(),
+        ),
+        area_script(
+            "area revocation: ERASE DF naming the area",
+            area_image(true),
+            revoke_script(&a, p, Revocation::Erase).unwrap(),
+        ),
+        area_script(
+            "area revocation: APPLICATION BLOCK naming the area",
+            area_image(true),
+            revoke_script(&a, p, Revocation::Block).unwrap(),
+        ),
+        area_script(
+            "area revocation: APPLICATION BLOCK for good",
+            area_image(true),
+            revoke_script(&a, p, Revocation::BlockPermanently).unwrap(),
+        ),
+    ]
+}
+
 fn run_group(title: &str, s: Vec<Scenario>) {
     campaign(title, s, Budget::from_env());
 }
@@ -864,6 +941,11 @@ fn kernel_records_and_key_writes() {
         "kernel: record files and key writes",
         kernel_records_and_keys(),
     );
+}
+
+#[test]
+fn kernel_application_areas() {
+    run_group("kernel: application areas", kernel_areas());
 }
 
 #[test]
@@ -893,12 +975,13 @@ fn social_insurance_commands() {
 
 /// The whole campaign with every mode, four `Partial` seeds and every recovery cut.
 #[test]
-#[ignore = "the full campaign: run with --release --ignored (docs/reliability.md)"]
+#[ignore = "the full campaign: run with --ignored --nocapture (docs/reliability.md)"]
 fn full_campaign() {
     let mut all = kernel_secrets();
     all.extend(kernel_structure());
     all.extend(kernel_records_and_keys());
     all.extend(kernel_life_cycle());
+    all.extend(kernel_areas());
     all.extend(e_purse());
     all.extend(transit());
     all.extend(library());

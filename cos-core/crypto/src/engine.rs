@@ -36,16 +36,35 @@ impl Engine {
     /// The cipher for `alg` keyed with `key`: for [`Algorithm::Tdes`], 8 bytes select single DES and 16 bytes
     /// 2-key 3DES EDE.
     pub(crate) fn new(alg: Algorithm, key: &[u8]) -> Result<Self, CryptoError> {
-        Ok(match (alg, key.len()) {
-            (Algorithm::Tdes, 8) => Self::Des(init(key)?),
-            (Algorithm::Tdes, _) => Self::Tdes(init(key)?),
-            (Algorithm::Sm4, _) => Self::Sm4(init(key)?),
-            (Algorithm::Aes, _) => Self::Aes(init(key)?),
-        })
+        match (alg, key.len()) {
+            (Algorithm::Tdes, 8) => Self::des(key),
+            (Algorithm::Tdes, _) => Self::tdes(key),
+            (Algorithm::Sm4, _) => Self::sm4(key),
+            (Algorithm::Aes, _) => Self::aes(key),
+        }
+    }
+
+    // One constructor per cipher, never inlined into one another: a single frame holding a
+    // temporary of every cipher's schedule was the deepest point of the chip's stack.
+
+    #[inline(never)]
+    fn tdes(key: &[u8]) -> Result<Self, CryptoError> {
+        Ok(Self::Tdes(init(key)?))
+    }
+
+    #[inline(never)]
+    fn sm4(key: &[u8]) -> Result<Self, CryptoError> {
+        Ok(Self::Sm4(init(key)?))
+    }
+
+    #[inline(never)]
+    fn aes(key: &[u8]) -> Result<Self, CryptoError> {
+        Ok(Self::Aes(init(key)?))
     }
 
     /// Single DES under `key` (8 bytes), whatever algorithm the bytes came from: the building block of
     /// ISO/IEC 9797-1 MAC algorithm 3.
+    #[inline(never)]
     pub(crate) fn des(key: &[u8]) -> Result<Self, CryptoError> {
         Ok(Self::Des(init(key)?))
     }
@@ -79,4 +98,13 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// Decrypt one 8-byte block under a single-DES key with a bare `des::Des` schedule (not an
+/// [`Engine`], whose size is set by its largest cipher): the output transformation of ISO/IEC
+/// 9797-1 MAC algorithm 3. The schedule is wiped on drop like every other.
+pub(crate) fn des_decrypt(key: &[u8], block: &mut [u8]) -> Result<(), CryptoError> {
+    let des: des::Des = init(key)?;
+    des.decrypt_block(as_block(block)?);
+    Ok(())
 }

@@ -13,7 +13,7 @@ use cmac::{Cmac, KeyInit as _, Mac as _};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
-use crate::engine::Engine;
+use crate::engine::{des_decrypt, Engine};
 use crate::{Algorithm, CryptoError, Key, MAX_BLOCK_SIZE};
 
 /// A MAC value: one cipher block (8 bytes for DES/3DES, 16 for SM4/AES).
@@ -79,22 +79,24 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Streaming CBC-MAC state: the chaining value and how many bytes of the current block have been absorbed.
 /// The chaining value is XORed with the input in place, so no block buffer is needed.
-struct CbcMac {
-    engine: Engine,
+struct CbcMac<'e> {
+    /// Borrowed, not owned: an expanded key schedule is hundreds of bytes, and moving it into the
+    /// state cost more instructions on the chip than the MAC's cipher rounds of a short message.
+    engine: &'e Engine,
     state: [u8; MAX_BLOCK_SIZE],
     fill: usize,
 }
 
-impl Drop for CbcMac {
+impl Drop for CbcMac<'_> {
     /// Intermediate CBC values are wiped like every other cryptographic temporary.
     fn drop(&mut self) {
         self.state.zeroize();
     }
 }
 
-impl CbcMac {
+impl<'e> CbcMac<'e> {
     /// Starts a CBC-MAC under `engine` with initial chaining value `iv`, which must be exactly one block.
-    fn new(engine: Engine, iv: &[u8]) -> Result<Self, CryptoError> {
+    fn new(engine: &'e Engine, iv: &[u8]) -> Result<Self, CryptoError> {
         if iv.len() != engine.block_size() {
             return Err(CryptoError::DataLength);
         }
@@ -127,7 +129,7 @@ impl CbcMac {
             self.fill = self.fill.saturating_add(now.len());
             data = later;
             if self.fill == bs {
-                let engine = &self.engine;
+                let engine = self.engine;
                 let block = self.state.get_mut(..bs).ok_or(CryptoError::DataLength)?;
                 engine.encrypt(block)?;
                 self.fill = 0;
@@ -141,7 +143,7 @@ impl CbcMac {
     fn finish(&mut self) -> Result<(), CryptoError> {
         self.update(&[0x80])?;
         if self.fill != 0 {
-            let engine = &self.engine;
+            let engine = self.engine;
             let bs = engine.block_size();
             let block = self.state.get_mut(..bs).ok_or(CryptoError::DataLength)?;
             engine.encrypt(block)?;
@@ -152,7 +154,7 @@ impl CbcMac {
 }
 
 /// Runs a padded CBC-MAC over all `parts` and returns the final block.
-fn cbc_mac(engine: Engine, iv: &[u8], parts: &[&[u8]]) -> Result<CbcMac, CryptoError> {
+fn cbc_mac<'e>(engine: &'e Engine, iv: &[u8], parts: &[&[u8]]) -> Result<CbcMac<'e>, CryptoError> {
     let mut cbc = CbcMac::new(engine, iv)?;
     parts.iter().try_for_each(|part| cbc.update(part))?;
     cbc.finish()?;
@@ -167,7 +169,8 @@ fn cbc_mac(engine: Engine, iv: &[u8], parts: &[&[u8]]) -> Result<CbcMac, CryptoE
 /// [`CryptoError::DataLength`] unless `iv` is exactly one block; [`CryptoError::KeyLength`] for a zeroized
 /// key.
 pub fn mac_iso9797_alg1(key: &Key, iv: &[u8], parts: &[&[u8]]) -> Result<Mac, CryptoError> {
-    let mut cbc = cbc_mac(key.engine()?, iv, parts)?;
+    let engine = key.engine()?;
+    let mut cbc = cbc_mac(&engine, iv, parts)?;
     Ok(Mac::from_block(cbc.block()?))
 }
 
@@ -186,11 +189,12 @@ pub fn mac_iso9797_alg3(key: &Key, iv: &[u8], parts: &[&[u8]]) -> Result<Mac, Cr
         .as_bytes()
         .split_first_chunk::<8>()
         .ok_or(CryptoError::KeyLength)?;
-    let mut cbc = cbc_mac(Engine::des(left)?, iv, parts)?;
-    let right = Engine::des(right)?;
+    // One single-DES schedule for K_L serves the CBC and the final encryption; K_R's is a bare
+    // DES schedule (a whole `Engine` is sized for AES and 3DES: hundreds of bytes more stack).
     let left = Engine::des(left)?;
+    let mut cbc = cbc_mac(&left, iv, parts)?;
     let block = cbc.block()?;
-    right.decrypt(block)?;
+    des_decrypt(right, block)?;
     left.encrypt(block)?;
     Ok(Mac::from_block(block))
 }

@@ -14,8 +14,10 @@ use crate::MAX_PAGE_SIZE;
 
 /// Format marker at offset 0 of page 0.
 pub const HEADER_MAGIC: [u8; 4] = *b"CCOS";
-/// Version of the on-NVM format this crate writes and mounts.
-pub const FORMAT_VERSION: u16 = 1;
+/// Version of the on-NVM format this crate writes and mounts. Version 2 has the compact journal
+/// framing below (version 1: a 4-byte magic and 6-byte entry headers); a version-1 image is refused as
+/// corrupt, never reformatted.
+pub const FORMAT_VERSION: u16 = 2;
 /// Header size: magic 4, version 2, page size 2, journal first page 2, journal page count 2,
 /// data start 4, data length 4, CRC-32 4.
 pub const HEADER_LEN: usize = 24;
@@ -24,14 +26,35 @@ pub const MIN_PAGE_SIZE: usize = 32;
 /// Smallest journal: two pages, so that half of it still holds a useful record.
 pub const MIN_JOURNAL_PAGES: u16 = 2;
 
-/// Marker opening every journal record.
-pub const LOG_MAGIC: [u8; 4] = *b"CLOG";
-/// Record header: magic 4, sequence number 4, payload length 2.
-pub const LOG_HEADER_LEN: usize = 10;
+/// Marker opening every journal record (one byte: the CRC-32 is what makes a record valid; the marker
+/// only skips most non-records cheaply).
+pub const LOG_MAGIC: [u8; 1] = [0xC5];
+/// Record header: magic 1, sequence number 4, payload length 2.
+pub const LOG_HEADER_LEN: usize = 7;
 /// Per-record framing: the header plus the trailing CRC-32.
 pub const LOG_OVERHEAD: usize = LOG_HEADER_LEN + 4;
-/// Per-entry framing inside a record payload: home address 4, length 2.
-pub const ENTRY_OVERHEAD: usize = 6;
+/// Per-entry framing inside a record payload: home address 2 (data-area offset), length − 1 (1): an entry
+/// lies inside one page, so it holds 1 to [`MAX_PAGE_SIZE`] bytes.
+pub const ENTRY_OVERHEAD: usize = 3;
+/// Largest data area: entry addresses are 16-bit offsets into it. A larger device keeps the rest unused.
+pub const MAX_DATA_LEN: usize = 1 << 16;
+
+/// Encode an entry header (`addr` inside the data area, `len` in `1..=MAX_PAGE_SIZE`).
+pub(crate) fn entry_header(addr: usize, len: usize) -> Option<[u8; ENTRY_OVERHEAD]> {
+    let a = u16::try_from(addr).ok()?;
+    let l = u8::try_from(len.checked_sub(1)?).ok()?;
+    let [a0, a1] = a.to_be_bytes();
+    Some([a0, a1, l])
+}
+
+/// Decode an entry header: `(address, length)`, the length in `1..=256`.
+pub(crate) fn parse_entry_header(h: [u8; ENTRY_OVERHEAD]) -> (usize, usize) {
+    let [a0, a1, l] = h;
+    (
+        usize::from(u16::from_be_bytes([a0, a1])),
+        usize::from(l) + 1,
+    )
+}
 /// Records start at journal offsets that are multiples of this, which bounds the recovery scan to
 /// `journal bytes / LOG_ALIGN` candidate positions.
 pub const LOG_ALIGN: usize = 4;
@@ -84,7 +107,10 @@ impl Header {
         }
         let data_start = (usize::from(journal_pages) + 1).checked_mul(ps)?;
         let pages = nvm.capacity() / ps;
-        let data_len = pages.checked_mul(ps)?.checked_sub(data_start)?;
+        let data_len = pages
+            .checked_mul(ps)?
+            .checked_sub(data_start)?
+            .min(MAX_DATA_LEN);
         if data_len == 0 || u32::try_from(data_start).is_err() || u32::try_from(data_len).is_err() {
             return None;
         }
@@ -144,6 +170,7 @@ impl Header {
             && h.journal_pages >= MIN_JOURNAL_PAGES
             && Some(h.data_start) == (usize::from(h.journal_pages) + 1).checked_mul(page_size)
             && h.data_len > 0
+            && h.data_len <= MAX_DATA_LEN
             && h.data_len & (page_size - 1) == 0 // page_size is a power of two
             && h.data_start
                 .checked_add(h.data_len)

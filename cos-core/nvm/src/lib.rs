@@ -13,13 +13,13 @@
 //!
 //! [`MemNvm`] implements exactly this model ([`TearMode`]).
 //!
-//! # On-NVM layout (format version 1; integers big-endian)
+//! # On-NVM layout (format version 2; integers big-endian)
 //!
 //! | where | what |
 //! |---|---|
 //! | page 0, bytes 0..24 | header: magic `"CCOS"`, version `u16` (= 1), page size `u16`, journal first page `u16` (= 1), journal page count `u16`, data start `u32`, data length `u32`, CRC-32 of the 20 bytes before it |
 //! | pages 1 ..= J | journal area (`J = journal_pages`, at least 2) |
-//! | page J+1 .. end | data area: every whole page after the journal; store addresses are offsets in it |
+//! | page J+1 .. end | data area: every whole page after the journal (at most 64 KiB); store addresses are offsets in it |
 //!
 //! Mount states: header bytes all `0xFF` or all `0x00` → [`MountError::Virgin`]; any other invalid header
 //! (magic, CRC, version, geometry not matching the device) → [`MountError::Corrupt`]. A store never formats
@@ -29,9 +29,12 @@
 //! end of the journal area to its start:
 //!
 //! ```text
-//! magic "CLOG" (4) | seq u32 | payload length u16 | payload | CRC-32 u32 over everything before it
-//! payload = entries { data address u32 | length u16 | bytes }   (one entry per data page touched)
+//! magic C5 (1) | seq u32 | payload length u16 | payload | CRC-32 u32 over everything before it
+//! payload = entries { data address u16 | length − 1 u8 | bytes }   (one entry per data page touched)
 //! ```
+//!
+//! A record that fits in one page but would straddle two from the head starts at the next page instead
+//! (one journal program rather than two), when it then still stays clear of the newest record.
 //!
 //! # Transactions (redo log)
 //!
@@ -44,8 +47,8 @@
 //!   (nothing left ⇒ zero programs); (2) appends the record at the journal head, one program per journal page
 //!   touched; (3) programs each entry at its home address, one program per data page.
 //!   **Programs per commit = journal pages the record touches + data pages that change.**
-//! - The head is the aligned end of the newest record. A record is at most half the journal, so a new one
-//!   never overlaps the newest; records march around the journal, which spreads wear and leaves no location
+//! - The head is the aligned end of the newest record (or the next page start, above). A record is at most
+//!   half the journal, so a new one never overlaps the newest; records march around the journal, which spreads wear and leaves no location
 //!   rewritten by every transaction.
 //! - `recover` (run by `mount`) scans the `journal bytes / LOG_ALIGN` aligned offsets for records with magic,
 //!   a payload length in bounds and a good CRC, takes the highest sequence number, validates its entries
@@ -95,7 +98,7 @@ mod writeset;
 pub use device::{Nvm, NvmError};
 pub use layout::{
     ENTRY_OVERHEAD, FORMAT_VERSION, HEADER_LEN, HEADER_MAGIC, LOG_ALIGN, LOG_HEADER_LEN, LOG_MAGIC,
-    LOG_OVERHEAD, MIN_JOURNAL_PAGES, MIN_PAGE_SIZE,
+    LOG_OVERHEAD, MAX_DATA_LEN, MIN_JOURNAL_PAGES, MIN_PAGE_SIZE,
 };
 pub use mem::{MemNvm, TearMode};
 pub use storage::{atomically, MountError, Storage, StoreError};

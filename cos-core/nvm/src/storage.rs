@@ -69,7 +69,7 @@ pub trait Storage {
     /// zeroing space before a CREATE FILE commits): a cut leaves it partly filled, which is harmless there.
     fn scrub(&mut self, addr: u32, len: u32, byte: u8) -> Result<(), StoreError>;
     /// Payload capacity of one transaction in bytes. Pending writes are kept as one entry per page touched,
-    /// costing `ENTRY_OVERHEAD` (6) plus the span from the lowest to the highest byte written in that page.
+    /// costing `ENTRY_OVERHEAD` (3) plus the span from the lowest to the highest byte written in that page.
     fn max_transaction_bytes(&self) -> u32;
     /// Program operations issued by this store (for benchmarks and tests).
     fn programs(&self) -> u64;

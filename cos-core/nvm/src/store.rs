@@ -7,8 +7,9 @@
 //! - Home (data-area) bytes are only ever programmed from an entry of a journal record that is complete
 //!   (CRC-valid) and the newest valid record, and only inside that entry's range. So a torn home program is
 //!   always repaired by replaying that record, and replaying it again changes nothing.
-//! - A new record starts at the aligned end of the newest one and is at most half the journal long, so
-//!   writing it (torn or not) never touches the newest record.
+//! - A new record starts at the aligned end of the newest one (or, when it fits in one page but would
+//!   straddle two from there, at the next page start, provided it then stays clear of the newest record)
+//!   and is at most half the journal long, so writing it (torn or not) never touches the newest record.
 //! - Only this module's `Dev::program` programs the device; it counts every program and marks the store as
 //!   needing recovery after any device error.
 //! - `head`, `next_seq` and `newest` describe the journal as it is on NVM whenever `needs_recovery` is false.
@@ -16,8 +17,8 @@
 use crate::crc::Crc32;
 use crate::device::{Nvm, NvmError};
 use crate::layout::{
-    Header, HeaderError, ENTRY_OVERHEAD, HEADER_LEN, LOG_ALIGN, LOG_HEADER_LEN, LOG_MAGIC,
-    LOG_OVERHEAD,
+    parse_entry_header, Header, HeaderError, ENTRY_OVERHEAD, HEADER_LEN, LOG_ALIGN, LOG_HEADER_LEN,
+    LOG_MAGIC, LOG_OVERHEAD,
 };
 use crate::storage::{MountError, Storage, StoreError};
 use crate::writeset::{segments, WriteSet, WRITE_SET_CAPACITY};
@@ -321,7 +322,7 @@ impl<N: Nvm> Store<N> {
         for start in (0..jlen).step_by(LOG_ALIGN) {
             let mut h = [0u8; LOG_HEADER_LEN];
             journal_read(nvm, jstart, jlen, start, &mut h)?;
-            let (magic, rest) = h.split_at(4);
+            let (magic, rest) = h.split_at(LOG_MAGIC.len());
             let (seq, len) = rest.split_at(4);
             if magic != LOG_MAGIC {
                 continue;
@@ -393,6 +394,33 @@ impl<N: Nvm> Store<N> {
         Ok(hit)
     }
 
+    /// Where a record of `len` bytes goes: the head (the aligned end of the newest record), or — when
+    /// the record fits in one page but would straddle two from the head — the start of the next page, so
+    /// that it costs one journal program instead of two. The skip is taken only when the record then
+    /// still stays clear of the newest record (always, unless the journal is tiny), so a new record,
+    /// torn or not, never touches the newest one.
+    fn placement(&self, len: usize) -> usize {
+        let ps = self.hdr.page_size;
+        let jlen = self.hdr.journal_len();
+        let head = self.head;
+        if len > ps || head % ps + len <= ps {
+            return head;
+        }
+        let next = (head / ps + 1) * ps % jlen;
+        let clear = self.newest.is_none_or(|r| {
+            let newest_len = LOG_OVERHEAD + r.payload_len;
+            // Distance around the ring from the newest record's start to the candidate's start: the
+            // candidate must begin after the newest record ends and end before it begins again.
+            let from_newest = (next + jlen - r.start) % jlen;
+            from_newest >= newest_len && from_newest + len <= jlen
+        });
+        if clear {
+            next
+        } else {
+            head
+        }
+    }
+
     /// Append the write set as the next journal record (one program per journal page touched).
     fn append_record(&mut self) -> Result<(), StoreError> {
         if self.next_seq == u32::MAX {
@@ -405,13 +433,13 @@ impl<N: Nvm> Store<N> {
         let seq = self.next_seq;
         let len = u16::try_from(payload.len()).map_err(|_| StoreError::CommitCapacityExceeded)?;
         let mut h = [0u8; LOG_HEADER_LEN];
-        let (magic, rest) = h.split_at_mut(4);
+        let (magic, rest) = h.split_at_mut(LOG_MAGIC.len());
         let (s, l) = rest.split_at_mut(4);
         magic.copy_from_slice(&LOG_MAGIC);
         s.copy_from_slice(&seq.to_be_bytes());
         l.copy_from_slice(&len.to_be_bytes());
         let crc = Crc32::new().update(&h).update(payload).finish();
-        let start = self.head;
+        let start = self.placement(LOG_OVERHEAD + payload.len());
         let mut w = JournalWriter::new(
             self.hdr.page_size,
             self.hdr.journal_len(),
@@ -517,11 +545,7 @@ fn entry_at<N: Nvm>(
         (rec.start + LOG_HEADER_LEN + pos) % jlen,
         &mut eh,
     )?;
-    let (a, l) = eh.split_at(4);
-    let addr = u32::from_be_bytes(a.try_into().map_err(|_| StoreError::OutOfBounds)?) as usize;
-    let len = usize::from(u16::from_be_bytes(
-        l.try_into().map_err(|_| StoreError::OutOfBounds)?,
-    ));
+    let (addr, len) = parse_entry_header(eh);
     let ok = len > 0
         && body + len <= rec.payload_len
         && addr.checked_add(len).is_some_and(|end| end <= hdr.data_len)

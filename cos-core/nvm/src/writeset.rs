@@ -4,7 +4,7 @@
 //! can log and apply without any further transformation.
 //!
 //! Invariants:
-//! - The buffer holds `len` bytes of entries `{addr u32, len u16, bytes}` (data-area offsets, big-endian),
+//! - The buffer holds `len` bytes of entries `{addr u16, len − 1 u8, bytes}` (data-area offsets, big-endian),
 //!   sorted by address, **at most one entry per page**, each entry non-empty and inside one page.
 //! - An entry's bytes are the final content of its whole range: bytes between two writes in the same page
 //!   are filled from the committed content when the entry is widened. Commit programs each entry's range as
@@ -12,14 +12,16 @@
 //! - `len <= capacity` at all times: `write` checks the whole write before changing anything, so the payload
 //!   of any transaction it accepted fits in the journal (`max_transaction_bytes` is honest).
 
-use crate::layout::ENTRY_OVERHEAD;
+use crate::layout::{entry_header, parse_entry_header, ENTRY_OVERHEAD};
 use crate::storage::StoreError;
 use crate::MAX_PAGE_SIZE;
 
-/// Bytes of RAM for the write set, i.e. the largest transaction payload any store accepts. Sized for the
-/// biggest single command we expect to make atomic (a 255-byte UPDATE BINARY spanning five 64-byte pages
-/// plus a purse debit and its log record, several times over); must fit the record's `u16` length field.
-pub const WRITE_SET_CAPACITY: usize = 1024;
+/// Bytes of RAM for the write set, i.e. the largest transaction payload any store accepts. A record is at
+/// most half the journal, so with the kernel's default 16-page journal of 64-byte pages a transaction
+/// can never carry more than 512 − 11 = 501 bytes anyway: a bigger buffer would be RAM no transaction
+/// uses. 512 holds the biggest single command we make atomic (a 255-byte UPDATE BINARY spanning five
+/// 64-byte pages: 270 bytes; a CAPP purchase: ≈ 220); must fit the record's `u16` length field.
+pub const WRITE_SET_CAPACITY: usize = 512;
 
 const _: () = assert!(WRITE_SET_CAPACITY <= u16::MAX as usize);
 
@@ -78,9 +80,7 @@ impl WriteSet {
 
     fn entry_at(&self, pos: usize) -> Option<Entry> {
         let h = self.buf.get(pos..pos.checked_add(ENTRY_OVERHEAD)?)?;
-        let (a, l) = h.split_at(4);
-        let addr = u32::from_be_bytes(a.try_into().ok()?) as usize;
-        let len = usize::from(u16::from_be_bytes(l.try_into().ok()?));
+        let (addr, len) = parse_entry_header(h.try_into().ok()?);
         let e = Entry { pos, addr, len };
         (e.end() <= self.len).then_some(e)
     }
@@ -201,9 +201,7 @@ impl WriteSet {
         let new_len = hi - lo;
         self.splice(pos, old_total, ENTRY_OVERHEAD + new_len)?;
         let hdr = self.buf.get_mut(pos..pos + ENTRY_OVERHEAD).ok_or(BROKEN)?;
-        let (a, l) = hdr.split_at_mut(4);
-        a.copy_from_slice(&u32::try_from(lo).map_err(|_| BROKEN)?.to_be_bytes());
-        l.copy_from_slice(&u16::try_from(new_len).map_err(|_| BROKEN)?.to_be_bytes());
+        hdr.copy_from_slice(&entry_header(lo, new_len).ok_or(BROKEN)?);
         let dst = self
             .buf
             .get_mut(pos + ENTRY_OVERHEAD..pos + ENTRY_OVERHEAD + new_len);
@@ -252,13 +250,7 @@ impl WriteSet {
             self.buf.get(w..w + ENTRY_OVERHEAD + n).ok_or(BROKEN)?;
             self.buf.copy_within(from..from + n, w + ENTRY_OVERHEAD);
             let hdr = self.buf.get_mut(w..w + ENTRY_OVERHEAD).ok_or(BROKEN)?;
-            let (a, l) = hdr.split_at_mut(4);
-            a.copy_from_slice(
-                &u32::try_from(en.addr + i)
-                    .map_err(|_| BROKEN)?
-                    .to_be_bytes(),
-            );
-            l.copy_from_slice(&u16::try_from(n).map_err(|_| BROKEN)?.to_be_bytes());
+            hdr.copy_from_slice(&entry_header(en.addr + i, n).ok_or(BROKEN)?);
             w += ENTRY_OVERHEAD + n;
         }
         self.len = w;
@@ -325,7 +317,7 @@ mod tests {
             entries(&ws),
             [(4, std::vec![9, 0, 0, 0, 0, 0, 1, 2]), (70, std::vec![5])]
         );
-        assert_eq!(ws.payload().len(), 6 + 8 + 6 + 1);
+        assert_eq!(ws.payload().len(), 3 + 8 + 3 + 1);
         let mut b = [0xEEu8; 8];
         ws.overlay(8, &mut b);
         assert_eq!(b, [0, 0, 1, 2, 0xEE, 0xEE, 0xEE, 0xEE]);

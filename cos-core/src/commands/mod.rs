@@ -134,15 +134,20 @@ impl Ctx<'_> {
         require: bool,
         decrypt: bool,
     ) -> Result<Payload, Sw> {
+        // One answer built in place on every path: a second 512-byte payload in this frame sat
+        // on the chip's deepest stack path (docs/performance.md).
+        let mut out = Payload {
+            data: Vec::new(),
+            secured: false,
+        };
         if !cmd.cla().has_sm() {
             if require {
                 return Err(Sw::SECURITY_STATUS_NOT_SATISFIED);
             }
-            let data = Vec::from_slice(cmd.data()).map_err(|_| Sw::WRONG_LENGTH)?;
-            return Ok(Payload {
-                data,
-                secured: false,
-            });
+            out.data
+                .extend_from_slice(cmd.data())
+                .map_err(|_| Sw::WRONG_LENGTH)?;
+            return Ok(out);
         }
         let challenge = self.challenge.take().ok_or(Sw::REFERENCE_DATA_NOT_USABLE)?;
         // No room for a MAC: nothing to check, so no try of the line key is spent (6987).
@@ -164,22 +169,19 @@ impl Ctx<'_> {
             return Err(Sw::AUTH_METHOD_BLOCKED);
         }
         let body = sm::verify_mac(cmd, &key, &challenge)?;
-        let data = if decrypt {
+        // The plaintext is decrypted straight into the answer (no second buffer).
+        out.secured = true;
+        if decrypt {
             let enc = match keystore::first_of(self.store, &kf, KeyType::Encryption)? {
                 Some((_, k)) => k,
                 None => key.clone(),
             };
-            let mut plain = sm::decrypt(&enc, body)?;
-            let data = Vec::from_slice(&plain).map_err(|_| Sw::WRONG_LENGTH);
-            // Decrypted data is key material (WRITE KEY): the intermediate copy is wiped.
-            zeroize::Zeroize::zeroize(plain.as_mut_slice());
-            data?
+            sm::decrypt_into(&enc, body, &mut out.data)?;
         } else {
-            Vec::from_slice(body).map_err(|_| Sw::WRONG_LENGTH)?
-        };
-        Ok(Payload {
-            data,
-            secured: true,
-        })
+            out.data
+                .extend_from_slice(body)
+                .map_err(|_| Sw::WRONG_LENGTH)?;
+        }
+        Ok(out)
     }
 }

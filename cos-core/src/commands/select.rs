@@ -285,6 +285,8 @@ fn bind_applet(
         rng: &mut *k.rng,
         command_seq: k.session.seq,
         challenge: None,
+        restore: None,
+        key_file: core::cell::Cell::new(None),
     };
     applet.select(&mut cx, selection, rsp)?;
     k.session.applet = index;

@@ -9,15 +9,16 @@
 //!
 //! | host → card | payload | card → host |
 //! |---|---|---|
-//! | — (boot) | | `H`: `"CCOS-FW"` ‖ version (1) ‖ NVM size (4) ‖ page size (2) ‖ virgin (1) |
+//! | — (boot) | | `H`: `"CCOS-FW"` ‖ version (1) ‖ NVM size (4) ‖ page size (2) ‖ virgin (1) ‖ calibration: instructions (4) ‖ their ticks (4) ‖ ticks of an empty interval (4) |
 //! | `F` format | transport code (8) | `R`: cost ‖ nothing — the chip formatted as the chip maker delivers it (power off) |
 //! | `P` power on (cold) | RNG seed (8) | `R`: cost ‖ ATR, or `E`: reason (the store does not mount) |
 //! | `W` warm reset | — | `R`: cost ‖ ATR |
 //! | `A` APDU | C-APDU | `R`: cost ‖ R-APDU |
-//! | `S` statistics | — | `S`: peak stack (4) ‖ stack size (4) ‖ NVM pages in use (4) ‖ programs since boot (4) ‖ ticks per instruction × 2^16 (4) |
+//! | `S` statistics | — | `S`: peak stack of the last frame (4) ‖ stack size (4) ‖ EEPROM pages in use (4) ‖ programs since boot (4) |
 //!
-//! `cost` is the instructions the card executed for the frame (8, exact under QEMU `-icount`, see
-//! [`meter`]) ‖ the page programs it issued (4). Unknown frames and oversized payloads answer `E`.
+//! `cost` is the SysTick ticks the card spent on the frame (8; the host turns them into
+//! instructions with the hello frame's calibration, exact under QEMU `-icount`, see [`meter`]) ‖ the page programs it issued (4) ‖ the deepest stack it used (4, bytes: the stack is
+//! repainted before every frame). Unknown frames and oversized payloads answer `E`.
 //! The host side is `cos_sim::vectors::qemu` (`cos-sim replay … --qemu FIRMWARE`).
 #![no_std]
 #![no_main]
@@ -36,7 +37,7 @@ const MAX_FRAME: usize = 4 + 3 + MAX_COMMAND_DATA + 3;
 /// R-APDU buffer: the transport's largest answer plus the status word.
 const OUT_LEN: usize = cos_core::apdu::MAX_RESPONSE_DATA + 2;
 /// Bytes of the cost prefix of an `R` frame.
-const COST_LEN: usize = 12;
+const COST_LEN: usize = 16;
 
 /// The EEPROM's cells: the `.nvm` region of `memory.x`, never initialised by the runtime.
 #[link_section = ".nvm"]
@@ -44,7 +45,9 @@ static mut NVM_CELLS: [u8; NVM_SIZE] = [0; NVM_SIZE];
 
 type CardKernel = Kernel<RamNvm, SeededRng>;
 
-/// The card's power state: the kernel exists only while powered.
+/// The card's power state: the kernel exists only while powered. It lives in a static (no heap to
+/// box the kernel into), so the size difference of the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Power {
     Off(RamNvm),
     On(CardKernel),
@@ -86,11 +89,8 @@ fn main() -> ! {
     };
     let virgin = {
         let mut h = [0u8; 4];
-        match power {
-            Power::Off(n) => {
-                let _ = cos_core::nvm::Nvm::read(n, 0, &mut h);
-            }
-            _ => {}
+        if let Power::Off(n) = power {
+            let _ = cos_core::nvm::Nvm::read(n, 0, &mut h);
         }
         h != *b"CCOS"
     };
@@ -110,13 +110,17 @@ fn main() -> ! {
         &mut ppse,
     ];
 
-    let mut hello = [0u8; 14];
+    let mut hello = [0u8; 27];
     hello[..7].copy_from_slice(b"CCOS-FW");
     hello[7] = 1;
     hello[8..12].copy_from_slice(&(NVM_SIZE as u32).to_be_bytes());
     hello[12] = (PAGE_SIZE >> 8) as u8;
     hello[13] = PAGE_SIZE as u8;
-    send(b'H', &[&hello, &[u8::from(virgin)]]);
+    hello[14] = u8::from(virgin);
+    hello[15..19].copy_from_slice(&meter::CAL_INSNS.to_be_bytes());
+    hello[19..23].copy_from_slice(&meter.cal_ticks.to_be_bytes());
+    hello[23..27].copy_from_slice(&meter.empty_ticks.to_be_bytes());
+    send(b'H', &[&hello]);
 
     let mut frame = [0u8; MAX_FRAME];
     let mut out = [0u8; OUT_LEN];
@@ -133,13 +137,15 @@ fn main() -> ! {
         }
         let payload = &mut frame[..len];
         uart::read_exact(payload);
+        meter::paint_stack();
         let programs_before = power.programs();
         let t0 = meter.ticks();
         let reply = handle(head[0], payload, power, &mut applets, &mut out);
         let t1 = meter.ticks();
         let mut cost = [0u8; COST_LEN];
-        cost[..8].copy_from_slice(&meter.instructions(t0, t1).to_be_bytes());
-        cost[8..].copy_from_slice(&power.programs().wrapping_sub(programs_before).to_be_bytes());
+        cost[..8].copy_from_slice(&(t1 - t0).to_be_bytes());
+        cost[8..12].copy_from_slice(&power.programs().wrapping_sub(programs_before).to_be_bytes());
+        cost[12..].copy_from_slice(&(meter::stack_peak().0 as u32).to_be_bytes());
         match reply {
             Reply::Answer(n) => send(b'R', &[&cost, &out[..n]]),
             Reply::Error(why) => send(b'E', &[why.as_bytes()]),
@@ -150,12 +156,11 @@ fn main() -> ! {
                     Power::On(k) => k.store().nvm().used_pages(),
                     Power::Switching => 0,
                 };
-                let mut s = [0u8; 20];
+                let mut s = [0u8; 16];
                 s[0..4].copy_from_slice(&(peak as u32).to_be_bytes());
                 s[4..8].copy_from_slice(&(size as u32).to_be_bytes());
                 s[8..12].copy_from_slice(&(pages as u32).to_be_bytes());
                 s[12..16].copy_from_slice(&power.programs().to_be_bytes());
-                s[16..20].copy_from_slice(&(meter.ratio_q16() as u32).to_be_bytes());
                 send(b'S', &[&s]);
             }
         }
@@ -172,6 +177,7 @@ enum Reply {
     Stats,
 }
 
+#[inline(never)]
 fn handle(
     ty: u8,
     payload: &[u8],
@@ -184,29 +190,7 @@ fn handle(
             Power::On(k) => Reply::Answer(k.transmit(payload, out, applets)),
             _ => Reply::Error("the card is not powered"),
         },
-        b'P' => {
-            let Some(nvm) = power.off() else {
-                return Reply::Error("no EEPROM");
-            };
-            let mut seed = [0u8; 8];
-            for (d, s) in seed.iter_mut().zip(payload) {
-                *d = *s;
-            }
-            match Kernel::power_on(nvm, SeededRng::new(u64::from_be_bytes(seed)), applets) {
-                Ok(k) => {
-                    *power = Power::On(k);
-                    atr(out)
-                }
-                Err((e, nvm, _)) => {
-                    *power = Power::Off(nvm);
-                    Reply::Error(match e {
-                        cos_core::nvm::MountError::Virgin => "virgin chip: format it first",
-                        cos_core::nvm::MountError::Corrupt => "corrupt store",
-                        cos_core::nvm::MountError::Nvm(_) => "NVM failure",
-                    })
-                }
-            }
-        }
+        b'P' => power_on(payload, power, applets, out),
         b'W' => match power {
             Power::On(k) => {
                 k.reset(applets);
@@ -214,25 +198,60 @@ fn handle(
             }
             _ => Reply::Error("the card is not powered"),
         },
-        b'F' => {
-            let Some(mut nvm) = power.off() else {
-                return Reply::Error("no EEPROM");
-            };
-            let mut cfg = FormatConfig::default();
-            if let Ok(code) = <[u8; 8]>::try_from(payload) {
-                cfg.transport_code = code;
-            }
-            nvm.wipe();
-            match Kernel::<RamNvm, SeededRng>::format(nvm, &cfg) {
-                Ok(nvm) => {
-                    *power = Power::Off(nvm);
-                    Reply::Answer(0)
-                }
-                Err(_) => Reply::Error("format failed"),
-            }
-        }
+        b'F' => format(payload, power),
         b'S' => Reply::Stats,
         _ => Reply::Error("unknown frame"),
+    }
+}
+
+/// Cold power-on: the kernel is rebuilt from the EEPROM (recovery runs first).
+#[inline(never)]
+fn power_on(
+    payload: &[u8],
+    power: &mut Power,
+    applets: &mut [&mut dyn Applet],
+    out: &mut [u8],
+) -> Reply {
+    let Some(nvm) = power.off() else {
+        return Reply::Error("no EEPROM");
+    };
+    let mut seed = [0u8; 8];
+    for (d, s) in seed.iter_mut().zip(payload) {
+        *d = *s;
+    }
+    match Kernel::power_on(nvm, SeededRng::new(u64::from_be_bytes(seed)), applets) {
+        Ok(k) => {
+            *power = Power::On(k);
+            atr(out)
+        }
+        Err((e, nvm, _)) => {
+            *power = Power::Off(nvm);
+            Reply::Error(match e {
+                cos_core::nvm::MountError::Virgin => "virgin chip: format it first",
+                cos_core::nvm::MountError::Corrupt => "corrupt store",
+                cos_core::nvm::MountError::Nvm(_) => "NVM failure",
+            })
+        }
+    }
+}
+
+/// The chip maker's step: wipe the EEPROM and format it (MF, transport key and code).
+#[inline(never)]
+fn format(payload: &[u8], power: &mut Power) -> Reply {
+    let Some(mut nvm) = power.off() else {
+        return Reply::Error("no EEPROM");
+    };
+    let mut cfg = FormatConfig::default();
+    if let Ok(code) = <[u8; 8]>::try_from(payload) {
+        cfg.transport_code = code;
+    }
+    nvm.wipe();
+    match Kernel::<RamNvm, SeededRng>::format(nvm, &cfg) {
+        Ok(nvm) => {
+            *power = Power::Off(nvm);
+            Reply::Answer(0)
+        }
+        Err(_) => Reply::Error("format failed"),
     }
 }
 
@@ -262,11 +281,30 @@ fn SysTick() {
     meter::WRAPS.fetch_add(1, core::sync::atomic::Ordering::SeqCst);
 }
 
-#[exception]
-unsafe fn DefaultHandler(irqn: i16) {
-    if irqn == uart::UART0_IRQ as i16 {
-        uart::on_interrupt();
-    }
+/// An entry of the device interrupt table.
+#[repr(C)]
+pub union Vector {
+    handler: unsafe extern "C" fn(),
+    reserved: usize,
+}
+
+/// The device interrupts up to the one used (UART0 is IRQ 5): the other 235 entries of a full
+/// table would only point at the default handler.
+#[link_section = ".vector_table.interrupts"]
+#[no_mangle]
+pub static __INTERRUPTS: [Vector; 6] = [
+    Vector { reserved: 0 },
+    Vector { reserved: 0 },
+    Vector { reserved: 0 },
+    Vector { reserved: 0 },
+    Vector { reserved: 0 },
+    Vector { handler: UART0 },
+];
+
+/// UART0 receive: the core only needed waking; stop the level interrupt.
+#[no_mangle]
+extern "C" fn UART0() {
+    uart::on_interrupt();
 }
 
 #[panic_handler]

@@ -4,8 +4,8 @@
 //! guest instruction, and a timer read is exact to the instruction. SysTick runs on the system
 //! clock (QEMU's Stellaris model: 200 MHz / (SYSDIV + 1)), so the ticks between two reads are
 //! `instructions × 2^N / period`. [`calibrate`] runs a loop of a known instruction count to learn
-//! that ratio on whatever clock and shift the emulator was started with; [`Meter::instructions`]
-//! converts with it. Wraps of the 24-bit counter are counted by the SysTick interrupt; the few
+//! that ratio on whatever clock and shift the emulator was started with; the host converts (the
+//! hello frame carries the calibration). Wraps of the 24-bit counter are counted by the SysTick interrupt; the few
 //! instructions of that handler (every 2^24 ticks) are inside the count.
 //!
 //! **Stack.** At boot everything between the end of `.bss` and the current stack pointer is
@@ -23,10 +23,10 @@ const RELOAD: u32 = 0x00FF_FFFF;
 /// A running SysTick.
 pub struct Meter {
     syst: SYST,
-    /// Ticks per instruction × 2^16 (from [`calibrate`]).
-    ticks_per_insn_q16: u64,
-    /// Instructions the meter itself adds between two reads (from [`calibrate`]).
-    overhead: u64,
+    /// Ticks a loop of [`CAL_INSNS`] instructions took (from [`calibrate`]).
+    pub cal_ticks: u32,
+    /// Ticks between two back-to-back readings: the meter's own cost (from [`calibrate`]).
+    pub empty_ticks: u32,
 }
 
 impl Meter {
@@ -40,8 +40,8 @@ impl Meter {
         syst.enable_counter();
         let mut m = Meter {
             syst,
-            ticks_per_insn_q16: 1 << 16,
-            overhead: 0,
+            cal_ticks: 0,
+            empty_ticks: 0,
         };
         calibrate(&mut m);
         m
@@ -58,18 +58,6 @@ impl Meter {
                 return (u64::from(w1) << 24) + u64::from(RELOAD - cur);
             }
         }
-    }
-
-    /// Instructions between two tick readings (rounded, meter overhead removed).
-    pub fn instructions(&self, from: u64, to: u64) -> u64 {
-        let ticks = to.saturating_sub(from);
-        let insns = ((ticks << 16) + self.ticks_per_insn_q16 / 2) / self.ticks_per_insn_q16.max(1);
-        insns.saturating_sub(self.overhead)
-    }
-
-    /// The calibration: ticks per instruction × 2^16.
-    pub fn ratio_q16(&self) -> u64 {
-        self.ticks_per_insn_q16
     }
 }
 
@@ -89,35 +77,36 @@ fn set_system_clock() {
 
 /// Loop iterations of the calibration run (two instructions each).
 const CAL_LOOPS: u32 = 200_000;
+/// Instructions of the calibration run: the loop plus its two surrounding instructions (the
+/// meter's readings are calibrated out separately).
+pub const CAL_INSNS: u32 = 2 * CAL_LOOPS;
 
-/// `n` iterations of `subs; bne`: exactly 2n instructions plus the two around it.
+/// `n` iterations of `subs; bne`: exactly 2n instructions.
 #[inline(never)]
 fn spin(n: u32) {
     // SAFETY: a register-only countdown loop; no memory is touched.
     unsafe {
         core::arch::asm!(
-            "1:",
+            "2:",
             "subs {0}, {0}, #1",
-            "bne 1b",
+            "bne 2b",
             inout(reg) n => _,
             options(nomem, nostack),
         );
     }
 }
 
-/// Learn ticks per instruction from a loop of known length, and the meter's own overhead from an
-/// empty interval.
+/// Learn ticks per instruction from a loop of known length, and the meter's own cost from an
+/// empty interval. The host turns ticks into instructions:
+/// `(ticks − empty) × CAL_INSNS / (cal − empty)` (no division on the chip).
 fn calibrate(m: &mut Meter) {
+    let a = m.ticks();
+    let b = m.ticks();
+    m.empty_ticks = (b - a) as u32;
     let a = m.ticks();
     spin(CAL_LOOPS);
     let b = m.ticks();
-    let insns = 2 * u64::from(CAL_LOOPS);
-    let ticks = b - a;
-    m.ticks_per_insn_q16 = ((ticks << 16) / insns).max(1);
-    let a = m.ticks();
-    let b = m.ticks();
-    m.overhead = 0;
-    m.overhead = m.instructions(a, b);
+    m.cal_ticks = (b - a) as u32;
 }
 
 /// The pattern painted over the free stack.

@@ -22,6 +22,18 @@ pub struct ReplayArgs {
     /// `--features pcsc`). The card must be personalised with the vectors' profile.
     #[arg(long, conflicts_with = "shared")]
     pub reader: Option<String>,
+    /// Run on the Cortex-M3 firmware in QEMU (`simulator/firmware`, the ELF file): one emulated
+    /// chip for the run, formatted, then personalised from the profile through its own APDUs.
+    #[arg(long, value_name = "FIRMWARE", conflicts_with_all = ["reader", "shared", "card"])]
+    pub qemu: Option<PathBuf>,
+    /// With --qemu: leave the emulated chip blank (formatted, not personalised), e.g. to replay a
+    /// personalisation script first.
+    #[arg(long, requires = "qemu")]
+    pub qemu_blank: bool,
+    /// With --qemu: print what each command cost on the chip (instructions, page programs) and
+    /// the firmware's peak stack.
+    #[arg(long, requires = "qemu")]
+    pub costs: bool,
     /// Run every vector on one in-process card, as a reader run does (skips what a reader skips).
     #[arg(long)]
     pub shared: bool,
@@ -80,7 +92,13 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         }
         return Ok(());
     }
+    let mut qemu_costs = None;
     let target = match (&args.card, &args.reader, args.shared) {
+        _ if args.qemu.is_some() => {
+            let q = qemu_target(&args)?;
+            qemu_costs = Some(q.costs());
+            Target::Shared(Box::new(q))
+        }
         (Some(img), _, _) => Target::Image(img.clone()),
         (None, Some(name), _) => Target::Shared(pcsc_reader(name)?),
         (None, None, true) => {
@@ -160,6 +178,14 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         b.finish_and_clear();
     }
     let c = Counts::of(&outcomes);
+    if let (true, Some(log)) = (args.costs, &qemu_costs) {
+        print!("{}", super::qemu::cost_table(&log.borrow()));
+        let peak = log.borrow().iter().map(|c| c.cost.stack).max().unwrap_or(0);
+        println!("peak stack over the run: {peak} B");
+        if let Some(stats) = runner.shared_reader().and_then(|r| r.diagnostics()) {
+            println!("{stats}");
+        }
+    }
     if args.coverage {
         println!("status words answered:");
         for sw in &runner.sw_seen {
@@ -184,6 +210,33 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         bail!("{} of {} vectors failed", c.failed, outcomes.len());
     }
     Ok(())
+}
+
+/// Boot the firmware in QEMU, format the chip with the profile's transport code and (unless
+/// `--qemu-blank`) personalise it through APDUs.
+fn qemu_target(args: &ReplayArgs) -> Result<super::qemu::Qemu> {
+    let Some(fw) = &args.qemu else {
+        bail!("no firmware");
+    };
+    let profile = match &args.profile {
+        Some(p) => crate::profile::Profile::load(p)?,
+        None => shared_profile(&args.vectors)?,
+    };
+    let mut q = super::qemu::Qemu::launch(fw, args.seed)?;
+    let code: [u8; 8] = hex::decode(&profile.card.transport_code)?
+        .as_slice()
+        .try_into()
+        .map_err(|_| anyhow!("the transport code must be 8 bytes"))?;
+    q.format(code)?;
+    if !args.qemu_blank {
+        let script = crate::perso::script(&profile).map_err(|e| anyhow!(e))?;
+        let (n, cost) = q.personalise(&script).map_err(|e| anyhow!(e))?;
+        println!(
+            "personalised the emulated chip with {n} APDUs ({} instructions, {} page programs)",
+            cost.instructions, cost.programs
+        );
+    }
+    Ok(q)
 }
 
 /// The profile the first vector file names (for `--shared` without `--profile`).

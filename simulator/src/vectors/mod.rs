@@ -7,12 +7,14 @@
 //!   names; [`expr`] the expressions that compute the terminal side with the independent host
 //!   reference model ([`crate::hostcrypto`]);
 //! * [`reader`] is the `Reader` trait with the in-process and PC/SC (feature `pcsc`) readers;
+//!   [`qemu`] the emulated Cortex-M3 running the firmware (`--qemu`);
 //! * [`runner`] runs vectors, [`report`] prints lines, the summary and JUnit XML, [`cli`] is the
 //!   subcommand.
 
 pub mod cli;
 pub mod expr;
 pub mod format;
+pub mod qemu;
 pub mod reader;
 pub mod report;
 pub mod runner;

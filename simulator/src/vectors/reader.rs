@@ -34,6 +34,11 @@ pub trait Reader {
     fn sim(&mut self) -> Option<&mut SimCard> {
         None
     }
+    /// What the card side can report about itself after a run (the emulated chip: its stack
+    /// region, EEPROM pages in use and page programs), if anything.
+    fn diagnostics(&mut self) -> Option<String> {
+        None
+    }
 }
 
 /// The simulator in the same process.

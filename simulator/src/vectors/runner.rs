@@ -263,6 +263,14 @@ impl Runner {
         Ok(Box::new(InProcess::new(c)))
     }
 
+    /// The one card's reader of a shared run (`--reader`, `--qemu`, `--shared`).
+    pub fn shared_reader(&mut self) -> Option<&mut dyn Reader> {
+        match &mut self.opts.target {
+            Target::Shared(r) => Some(&mut **r),
+            _ => None,
+        }
+    }
+
     /// Whether a vector passes the filter.
     pub fn selected(&self, display: &str, v: &Vector) -> bool {
         match &self.opts.filter {

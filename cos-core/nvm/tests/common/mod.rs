@@ -214,8 +214,9 @@ pub fn crc32(data: &[u8]) -> u32 {
 pub fn record(seq: u32, entries: &[(u32, &[u8])]) -> Vec<u8> {
     let mut payload = Vec::new();
     for (a, d) in entries {
-        payload.extend_from_slice(&a.to_be_bytes());
-        payload.extend_from_slice(&(d.len() as u16).to_be_bytes());
+        // Format 2 entry header: address u16, length − 1 (an empty entry encodes as 256 bytes).
+        payload.extend_from_slice(&(*a as u16).to_be_bytes());
+        payload.push((d.len() as u8).wrapping_sub(1));
         payload.extend_from_slice(d);
     }
     raw_record(seq, payload.len() as u16, &payload)
