@@ -74,6 +74,23 @@ fn parse_create(data: &[u8]) -> Result<NewFile<'_>, Sw> {
             Ok(())
         }
     };
+    // DF and area grant share their first five bytes: quota(2) create erase app-type.
+    let dedicated = |name, area| -> Result<NewFile<'_>, Sw> {
+        Ok(NewFile {
+            kind: FileKind::Dedicated,
+            protection: LineProtection::None,
+            size: u16_at(0)?,
+            record_count: 0,
+            record_len: 0,
+            rights: Rights {
+                first: right(2)?,
+                second: right(3)?,
+            },
+            app_type: byte(4)?,
+            name,
+            area,
+        })
+    };
     match ty {
         0x38 => {
             // 38 space(2) create erase app-type FF FF name
@@ -81,20 +98,7 @@ fn parse_create(data: &[u8]) -> Result<NewFile<'_>, Sw> {
             if name.is_empty() || name.len() > fs::entry::MAX_DF_NAME {
                 return Err(Sw::WRONG_LENGTH);
             }
-            Ok(NewFile {
-                kind: FileKind::Dedicated,
-                protection: LineProtection::None,
-                size: u16_at(0)?,
-                record_count: 0,
-                record_len: 0,
-                rights: Rights {
-                    first: right(2)?,
-                    second: right(3)?,
-                },
-                app_type: byte(4)?,
-                name,
-                area: None,
-            })
+            dedicated(name, None)
         }
         0xB8 => {
             // B8 quota(2) create erase app-type key-file-size(2) add-right Ln name(Ln)
@@ -108,24 +112,12 @@ fn parse_create(data: &[u8]) -> Result<NewFile<'_>, Sw> {
             if key_blob.is_empty() {
                 return Err(Sw::WRONG_LENGTH);
             }
-            Ok(NewFile {
-                kind: FileKind::Dedicated,
-                protection: LineProtection::None,
-                size: u16_at(0)?,
-                record_count: 0,
-                record_len: 0,
-                rights: Rights {
-                    first: right(2)?,
-                    second: right(3)?,
-                },
-                app_type: byte(4)?,
-                name,
-                area: Some(AreaGrant {
-                    key_file_size: u16_at(5)?,
-                    add_right: right(7)?,
-                    key_blob,
-                }),
-            })
+            let grant = AreaGrant {
+                key_file_size: u16_at(5)?,
+                add_right: right(7)?,
+                key_blob,
+            };
+            dedicated(name, Some(grant))
         }
         0x28 | 0xA8 | 0xE8 => {
             short_tail(4)?;

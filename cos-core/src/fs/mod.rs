@@ -280,32 +280,8 @@ fn check_range(e: &FileEntry, off: u32, len: usize) -> Result<(), Sw> {
 /// Leaves go first, so the parent chain of every slot still to be freed stays intact; each
 /// round frees at least one slot or ends the loop.
 pub fn free_subtree(s: &mut dyn Storage, slots: u8, df: Slot) -> Result<u8, Sw> {
-    let mut freed = 0u8;
-    loop {
-        let mut progress = false;
-        for i in 1..slots {
-            let slot = Slot(i);
-            if slot == df {
-                continue;
-            }
-            let Some(e) = read_entry(s, slot)? else {
-                continue;
-            };
-            if !is_descendant(s, slots, slot, df)? {
-                continue;
-            }
-            let has_child =
-                e.kind.is_df() && find(s, slots, 1, |_, c| c.parent == slot.0)?.is_some();
-            if !has_child {
-                free_slot(s, slot)?;
-                freed = freed.saturating_add(1);
-                progress = true;
-            }
-        }
-        if !progress {
-            return Ok(freed);
-        }
-    }
+    // A table has at most 255 slots, so no limit is ever reached.
+    free_descendants(s, slots, df, u8::MAX)
 }
 
 /// The application area `slot` belongs to: itself or its nearest ancestor whose area flag is set
