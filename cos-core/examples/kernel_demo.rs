@@ -75,7 +75,12 @@ fn main() {
     let line = Key::new(Algorithm::Tdes, b"ADF-LINE-KEY-012").unwrap();
 
     println!("== factory: format a 16 KiB EEPROM (64-byte pages)");
-    let nvm = Kernel::<Chip, SeededRng>::format(Chip::new(64), &FormatConfig::default()).unwrap();
+    let nvm = Kernel::<Chip, SeededRng>::format(
+        Chip::new(64),
+        &FormatConfig::default(),
+        &mut SeededRng::new(1),
+    )
+    .unwrap();
     let card = Kernel::power_on(nvm, SeededRng::new(2026), &mut [])
         .map_err(|e| e.0)
         .unwrap();

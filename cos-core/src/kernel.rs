@@ -18,7 +18,7 @@ use crate::lifecycle::CardState;
 use crate::rng::Rng;
 use crate::types::AccessRight;
 use cos_apdu::{Command, Fid, Ins, Response, Sw, Transport};
-use cos_nvm::{MountError, Nvm, Storage, Store, StoreError};
+use cos_nvm::{JournalKey, MountError, Nvm, Storage, Store, StoreError};
 
 /// The answer to reset: T=0 and T=1 offered; historical bytes in compact-TLV (ISO/IEC 7816-4
 /// §8.1.1): card capabilities `73 00 00 40` (extended Lc/Le supported) and card issuer data
@@ -93,8 +93,13 @@ pub struct Kernel<N: Nvm, R: Rng> {
 impl<N: Nvm, R: Rng> Kernel<N, R> {
     /// Format a blank device as the chip maker delivers it: MF (rights `0F`/`0F`) with a key
     /// file holding the transport key and the transport code, life cycle pre-personalised.
-    pub fn format(nvm: N, cfg: &FormatConfig<'_>) -> Result<N, FormatError> {
-        let mut store = Store::format(nvm, cfg.journal_pages).map_err(FormatError::Store)?;
+    ///
+    /// `rng` is the chip's random source: it chooses the [`JournalKey`] that keys the journal's
+    /// record checks for the card's life (so terminal-chosen bytes can never pass for a record).
+    pub fn format(nvm: N, cfg: &FormatConfig<'_>, rng: &mut R) -> Result<N, FormatError> {
+        let mut key = JournalKey([0; cos_nvm::JOURNAL_KEY_LEN]);
+        rng.fill(&mut key.0);
+        let mut store = Store::format(nvm, cfg.journal_pages, key).map_err(FormatError::Store)?;
         let cap = store.capacity();
         let table_end = fs::table_end(cfg.table_slots);
         let kf_size = (2 * crate::keys::KEY_RECORD_SIZE) as u16;

@@ -102,10 +102,11 @@ fn write_tries(s: &mut dyn Storage, at: KeyLocation, t: TryCounter) -> Result<()
 pub enum Verification {
     /// The secret matched; the counter is back to its maximum.
     Passed,
-    /// It did not; `remaining` tries are left (0: now blocked).
+    /// It did not.
     Failed {
-        /// Tries left after this failure.
-        remaining: u8,
+        /// Tries left after this failure (`Some(0)`: now blocked); `None` for a secret without a
+        /// try counter, which can never block.
+        remaining: Option<u8>,
     },
 }
 
@@ -166,7 +167,7 @@ pub fn consume_then_check(
     } else {
         Ok((
             Verification::Failed {
-                remaining: after.remaining(),
+                remaining: limited.then_some(after.remaining()),
             },
             None,
         ))

@@ -121,8 +121,9 @@ pub struct SimCard {
 
 impl SimCard {
     /// A factory-fresh chip, formatted (pre-personalised) and powered on, with the standard applets.
-    pub fn factory(rng: CardRng, cfg: &FormatConfig<'_>) -> Result<SimCard, SimError> {
-        let nvm = SimKernel::format(SimNvm::blank(), cfg)
+    /// `rng` also chooses the chip's journal key (as a chip's TRNG would at the factory).
+    pub fn factory(mut rng: CardRng, cfg: &FormatConfig<'_>) -> Result<SimCard, SimError> {
+        let nvm = SimKernel::format(SimNvm::blank(), cfg, &mut rng)
             .map_err(|e| SimError::Format(format!("{e:?}")))?;
         SimCard::from_nvm(nvm, rng)
     }

@@ -144,10 +144,20 @@ fn mac_under_a_key_of_another_version_9302() {
     unchanged(&before, &c);
 }
 
+/// The default profile leaves the load key unlimited (a keyless reader must not lock a purse,
+/// `docs/reliability.md`); an issuer who wants the PBOC lock writes the key with a try counter, and
+/// then guessing MAC2s locks the application.
 #[test]
 fn mac_brute_force_hits_the_try_counter_and_locks_9303() {
     let h = Host::new();
-    let mut c = funded();
+    let image = issued_image_with(|p| {
+        p.replacen(
+            "master = \"ep_load\"\nversion = 1\ntries = \"00\"",
+            "master = \"ep_load\"\nversion = 1\ntries = \"33\"",
+            1,
+        )
+    });
+    let mut c = card(&image, 21);
     h.select_aid(&mut c, PURSE_AID).unwrap();
     let before = snapshot(&c);
     for want in [0x9302, 0x9302, 0x9303] {
@@ -167,7 +177,7 @@ fn mac_brute_force_hits_the_try_counter_and_locks_9303() {
         h.sw(&mut c, &apdu(0x00, 0xA4, 0x04, 0x0C, &hx(PURSE_AID), None)),
         0x6283
     );
-    assert_eq!(h.sw(&mut c, &hx("00B201C400")), 0x9000);
+    assert_eq!(h.sw(&mut c, &hx("00B0950000")), 0x9000);
     let now = snapshot(&c);
     for (i, f) in &before.files {
         if f.kind() != 0x38 && f.kind() != 0x3F {
@@ -938,8 +948,40 @@ fn settlement_replayed_6984_then_6988() {
     identical(&before, &c);
 }
 
+/// A keyless reader can neither lock the default card's load keys nor its terminal-authentication
+/// keys: after many wrong MAC2s and wrong cryptograms the genuine terminal still loads and
+/// authenticates (a 32-bit MAC2 or 64-bit cryptogram bound to a fresh card random cannot be
+/// brute-forced online, so a try counter would only hand out a denial of service).
 #[test]
-fn external_authenticate_replayed_cryptogram_63c2() {
+fn a_keyless_reader_cannot_lock_load_or_terminal_keys() {
+    let h = Host::new();
+    let mut c = funded();
+    h.select_aid(&mut c, PURSE_AID).unwrap();
+    for _ in 0..10 {
+        let init = h.initialize(&mut c, 0x00, 0x02, 500).unwrap();
+        assert_eq!(h.sw(&mut c, &credit(&bad_mac2(&h, &init, 500))), 0x9302);
+    }
+    let before = balance(&h, &mut c, 0x02);
+    let init = h.initialize(&mut c, 0x00, 0x02, 500).unwrap();
+    let d = h.credit_data(EPURSE, &init, 500, 0x02);
+    assert_eq!(h.sw(&mut c, &credit(&d)), 0x9000);
+    assert_eq!(balance(&h, &mut c, 0x02), before + 500);
+
+    h.select_ddf(&mut c).unwrap();
+    for _ in 0..10 {
+        h.challenge(&mut c).unwrap();
+        let a = apdu(0x00, 0x82, 0x00, 0x01, &[0x5A; 8], None);
+        assert_eq!(h.sw(&mut c, &a), 0x6300);
+    }
+    let ch = h.challenge(&mut c).unwrap();
+    let mut b = ch;
+    b.resize(8, 0);
+    h.key("si_hospital").encrypt(&mut b);
+    h.ok(&mut c, &apdu(0x00, 0x82, 0x00, 0x01, &b, None));
+}
+
+#[test]
+fn external_authenticate_replayed_cryptogram_6300() {
     let h = Host::new();
     let mut c = funded();
     h.select_ddf(&mut c).unwrap();
@@ -952,7 +994,11 @@ fn external_authenticate_replayed_cryptogram_63c2() {
     h.ok(&mut c, &a);
     assert_eq!(h.sw(&mut c, &a), 0x6984, "the challenge is spent");
     h.challenge(&mut c).unwrap();
-    assert_eq!(h.sw(&mut c, &a), 0x63C2, "another challenge");
+    assert_eq!(
+        h.sw(&mut c, &a),
+        0x6300,
+        "another challenge (the key is not try-limited)"
+    );
 }
 
 // ---- forged cards and terminals ----------------------------------------------------------------
@@ -1071,4 +1117,30 @@ fn internal_authenticate_cannot_mint_tacs_6a88() {
         );
     }
     identical(&before, &c);
+}
+
+// ---- Journal record injection (NVM format 3) -----------------------------------------------------
+
+/// Each chip's journal records are checked under its own key, drawn from its random source at the
+/// factory, so a record forged for one card (or with format 2's plain CRC) is no record on another.
+/// The store-level planting tests are in `cos-core/nvm/tests/store.rs`.
+#[test]
+fn journal_keys_are_per_card_and_from_the_random_source() {
+    use cos_core::nvm::HEADER_LEN;
+    use cos_core::{FormatConfig, SeededRng};
+    use cos_sim::card::CardRng;
+    let key = |seed| {
+        let c = SimCard::factory(
+            CardRng::Seeded(SeededRng::new(seed)),
+            &FormatConfig::default(),
+        )
+        .unwrap();
+        let img = c.image().bytes;
+        assert_eq!(&img[4..6], &[0, 3], "NVM format version 3");
+        img[20..HEADER_LEN - 4].to_vec()
+    };
+    let (a, b) = (key(1), key(2));
+    assert_ne!(a, b);
+    assert_eq!(a, key(1), "reproducible with a seeded source");
+    assert!(a.iter().any(|&x| x != 0) && a.iter().any(|&x| x != 0xFF));
 }

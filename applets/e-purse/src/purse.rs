@@ -536,7 +536,7 @@ fn verify_mac(
     });
     match verdict {
         Ok(Verification::Passed) => session.ok_or(Sw::UNKNOWN),
-        Ok(Verification::Failed { remaining: 0 }) if limited => Err(lock(cx)),
+        Ok(Verification::Failed { remaining: Some(0) }) if limited => Err(lock(cx)),
         Ok(Verification::Failed { .. }) => Err(Sw::PBOC_MAC_INVALID),
         Err(Sw::AUTH_METHOD_BLOCKED) => Err(lock(cx)),
         Err(sw) => Err(key_index_sw(sw)),

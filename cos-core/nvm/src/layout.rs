@@ -14,15 +14,37 @@ use crate::MAX_PAGE_SIZE;
 
 /// Format marker at offset 0 of page 0.
 pub const HEADER_MAGIC: [u8; 4] = *b"CCOS";
-/// Version of the on-NVM format this crate writes and mounts. Version 2 has the compact journal
-/// framing below (version 1: a 4-byte magic and 6-byte entry headers); a version-1 image is refused as
-/// corrupt, never reformatted.
-pub const FORMAT_VERSION: u16 = 2;
+/// Version of the on-NVM format this crate writes and mounts. Version 3 keys every journal record's
+/// CRC with the per-card [`JournalKey`] kept in the header (version 2: the same compact framing with a
+/// plain CRC, which let terminal-chosen payload bytes pass for a record; version 1: a 4-byte magic and
+/// 6-byte entry headers). Older images are refused as corrupt, never reformatted.
+pub const FORMAT_VERSION: u16 = 3;
 /// Header size: magic 4, version 2, page size 2, journal first page 2, journal page count 2,
-/// data start 4, data length 4, CRC-32 4.
-pub const HEADER_LEN: usize = 24;
-/// Smallest page size a store accepts: the header must fit in page 0 (with room to spare).
+/// data start 4, data length 4, journal key 8, CRC-32 4.
+pub const HEADER_LEN: usize = 32;
+/// Smallest page size a store accepts: the header must fit in page 0.
 pub const MIN_PAGE_SIZE: usize = 32;
+/// Length of the [`JournalKey`].
+pub const JOURNAL_KEY_LEN: usize = 8;
+
+/// The per-card secret that keys the check of every journal record (format version 3).
+///
+/// Why: a record's payload holds file bytes, some of them chosen by terminals (purse log fields,
+/// library and transit records). With a plain CRC, such bytes could be shaped into a valid-looking
+/// record that recovery would replay after a journal wrap destroyed the genuine record around it —
+/// arbitrary writes, key files included. With the CRC state primed by a secret that never leaves the
+/// chip (it is read by nothing an APDU reaches), a planted record passes only if its 32-bit check
+/// guesses that secret's effect: probability 2⁻³², and each guess costs a journal wrap and a timed
+/// power cut. Chosen at format time from the chip's random source; never changes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct JournalKey(pub [u8; JOURNAL_KEY_LEN]);
+
+/// Redacted: the key is a secret.
+impl core::fmt::Debug for JournalKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("JournalKey(..)")
+    }
+}
 /// Smallest journal: two pages, so that half of it still holds a useful record.
 pub const MIN_JOURNAL_PAGES: u16 = 2;
 
@@ -66,6 +88,7 @@ pub(crate) struct Header {
     pub(crate) journal_pages: u16,
     pub(crate) data_start: usize,
     pub(crate) data_len: usize,
+    pub(crate) key: JournalKey,
 }
 
 /// Why a header was not accepted.
@@ -98,9 +121,21 @@ fn be32(b: &[u8; HEADER_LEN], at: usize) -> u32 {
     u32::from_be_bytes(v)
 }
 
+fn key_at(b: &[u8; HEADER_LEN]) -> [u8; JOURNAL_KEY_LEN] {
+    let mut k = [0u8; JOURNAL_KEY_LEN];
+    if let Some(s) = b.get(20..20 + JOURNAL_KEY_LEN) {
+        k.copy_from_slice(s);
+    }
+    k
+}
+
 impl Header {
     /// The geometry `format` lays out on `nvm`, or `None` if the device or `journal_pages` cannot hold a store.
-    pub(crate) fn plan<N: Nvm + ?Sized>(nvm: &N, journal_pages: u16) -> Option<Self> {
+    pub(crate) fn plan<N: Nvm + ?Sized>(
+        nvm: &N,
+        journal_pages: u16,
+        key: JournalKey,
+    ) -> Option<Self> {
         let ps = nvm.page_size();
         if !page_size_ok(ps) || journal_pages < MIN_JOURNAL_PAGES {
             return None;
@@ -119,6 +154,7 @@ impl Header {
             journal_pages,
             data_start,
             data_len,
+            key,
         })
     }
 
@@ -138,6 +174,7 @@ impl Header {
         w.put(&self.journal_pages.to_be_bytes());
         w.put(&(self.data_start as u32).to_be_bytes());
         w.put(&(self.data_len as u32).to_be_bytes());
+        w.put(&self.key.0);
         let crc = crc32(w.buf.get(..HEADER_LEN - 4).unwrap_or(&[]));
         w.put(&crc.to_be_bytes());
         b
@@ -162,6 +199,7 @@ impl Header {
             journal_pages: be16(b, 10),
             data_start: be32(b, 12) as usize,
             data_len: be32(b, 16) as usize,
+            key: JournalKey(key_at(b)),
         };
         let first_page = be16(b, 8);
         let geometry_ok = h.page_size == page_size
@@ -206,21 +244,25 @@ mod tests {
     use super::*;
     use crate::MemNvm;
 
+    const K: JournalKey = JournalKey([1, 2, 3, 4, 5, 6, 7, 8]);
+
     #[test]
     fn plan_and_round_trip() {
         let nvm = MemNvm::<4096>::new(64);
-        let h = Header::plan(&nvm, 8).unwrap();
+        let h = Header::plan(&nvm, 8, K).unwrap();
         assert_eq!(
             h,
             Header {
                 page_size: 64,
                 journal_pages: 8,
                 data_start: 576,
-                data_len: 3520
+                data_len: 3520,
+                key: K,
             }
         );
         let b = h.encode();
         assert_eq!(&b[..4], b"CCOS");
+        assert_eq!(&b[20..28], &K.0);
         assert_eq!(Header::decode(&b, 64, 4096), Ok(h));
         assert_eq!(Header::decode(&b, 128, 4096), Err(HeaderError::Corrupt));
         assert_eq!(Header::decode(&b, 64, 4000), Err(HeaderError::Corrupt));
@@ -228,10 +270,10 @@ mod tests {
 
     #[test]
     fn plan_rejects_impossible_geometry() {
-        assert!(Header::plan(&MemNvm::<4096>::new(16), 8).is_none());
-        assert!(Header::plan(&MemNvm::<4096>::new(64), 1).is_none());
-        assert!(Header::plan(&MemNvm::<576>::new(64), 8).is_none());
-        assert!(Header::plan(&MemNvm::<640>::new(64), 8).is_some());
+        assert!(Header::plan(&MemNvm::<4096>::new(16), 8, K).is_none());
+        assert!(Header::plan(&MemNvm::<4096>::new(64), 1, K).is_none());
+        assert!(Header::plan(&MemNvm::<576>::new(64), 8, K).is_none());
+        assert!(Header::plan(&MemNvm::<640>::new(64), 8, K).is_some());
     }
 
     #[test]
@@ -244,7 +286,9 @@ mod tests {
             Header::decode(&[0x00; HEADER_LEN], 64, 4096),
             Err(HeaderError::Virgin)
         );
-        let good = Header::plan(&MemNvm::<4096>::new(64), 8).unwrap().encode();
+        let good = Header::plan(&MemNvm::<4096>::new(64), 8, K)
+            .unwrap()
+            .encode();
         for i in 0..HEADER_LEN {
             for bit in 0..8 {
                 let mut b = good;

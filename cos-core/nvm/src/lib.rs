@@ -13,11 +13,11 @@
 //!
 //! [`MemNvm`] implements exactly this model ([`TearMode`]).
 //!
-//! # On-NVM layout (format version 2; integers big-endian)
+//! # On-NVM layout (format version 3; integers big-endian)
 //!
 //! | where | what |
 //! |---|---|
-//! | page 0, bytes 0..24 | header: magic `"CCOS"`, version `u16` (= 1), page size `u16`, journal first page `u16` (= 1), journal page count `u16`, data start `u32`, data length `u32`, CRC-32 of the 20 bytes before it |
+//! | page 0, bytes 0..32 | header: magic `"CCOS"`, version `u16` (= 3), page size `u16`, journal first page `u16` (= 1), journal page count `u16`, data start `u32`, data length `u32`, [`JournalKey`] (8 bytes), CRC-32 of the 28 bytes before it |
 //! | pages 1 ..= J | journal area (`J = journal_pages`, at least 2) |
 //! | page J+1 .. end | data area: every whole page after the journal (at most 64 KiB); store addresses are offsets in it |
 //!
@@ -29,7 +29,7 @@
 //! end of the journal area to its start:
 //!
 //! ```text
-//! magic C5 (1) | seq u32 | payload length u16 | payload | CRC-32 u32 over everything before it
+//! magic C5 (1) | seq u32 | payload length u16 | payload | CRC-32 u32 over key ‖ everything before it
 //! payload = entries { data address u16 | length − 1 u8 | bytes }   (one entry per data page touched)
 //! ```
 //!
@@ -51,7 +51,7 @@
 //!   half the journal, so a new one never overlaps the newest; records march around the journal, which spreads wear and leaves no location
 //!   rewritten by every transaction.
 //! - `recover` (run by `mount`) scans the `journal bytes / LOG_ALIGN` aligned offsets for records with magic,
-//!   a payload length in bounds and a good CRC, takes the highest sequence number, validates its entries
+//!   a payload length in bounds and a good keyed CRC (a forged record needs the card's [`JournalKey`]), takes the highest sequence number, validates its entries
 //!   and replays them, programming only the bytes that differ. The next record gets sequence `max + 1` and
 //!   goes right after it.
 //!
@@ -66,9 +66,10 @@
 //! # Example
 //!
 //! ```
-//! use cos_nvm::{atomically, MemNvm, Storage, Store, StoreError};
+//! use cos_nvm::{atomically, JournalKey, MemNvm, Storage, Store, StoreError};
 //!
-//! let mut store = Store::format(MemNvm::<4096>::new(64), 8)?;
+//! let key = JournalKey([0x3C, 0x91, 0x07, 0xE2, 0x5A, 0x18, 0xD4, 0x6B]); // from the chip's TRNG
+//! let mut store = Store::format(MemNvm::<4096>::new(64), 8, key)?;
 //! atomically(&mut store, |tx| {
 //!     let balance = tx.read_u32(0)?;
 //!     tx.write_u32(0, balance + 100)?;
@@ -97,8 +98,9 @@ mod writeset;
 
 pub use device::{Nvm, NvmError};
 pub use layout::{
-    ENTRY_OVERHEAD, FORMAT_VERSION, HEADER_LEN, HEADER_MAGIC, LOG_ALIGN, LOG_HEADER_LEN, LOG_MAGIC,
-    LOG_OVERHEAD, MAX_DATA_LEN, MIN_JOURNAL_PAGES, MIN_PAGE_SIZE,
+    JournalKey, ENTRY_OVERHEAD, FORMAT_VERSION, HEADER_LEN, HEADER_MAGIC, JOURNAL_KEY_LEN,
+    LOG_ALIGN, LOG_HEADER_LEN, LOG_MAGIC, LOG_OVERHEAD, MAX_DATA_LEN, MIN_JOURNAL_PAGES,
+    MIN_PAGE_SIZE,
 };
 pub use mem::{MemNvm, TearMode};
 pub use storage::{atomically, MountError, Storage, StoreError};

@@ -17,8 +17,8 @@
 use crate::crc::Crc32;
 use crate::device::{Nvm, NvmError};
 use crate::layout::{
-    parse_entry_header, Header, HeaderError, ENTRY_OVERHEAD, HEADER_LEN, LOG_ALIGN, LOG_HEADER_LEN,
-    LOG_MAGIC, LOG_OVERHEAD,
+    parse_entry_header, Header, HeaderError, JournalKey, ENTRY_OVERHEAD, HEADER_LEN, LOG_ALIGN,
+    LOG_HEADER_LEN, LOG_MAGIC, LOG_OVERHEAD,
 };
 use crate::storage::{MountError, Storage, StoreError};
 use crate::writeset::{segments, WriteSet, WRITE_SET_CAPACITY};
@@ -162,6 +162,9 @@ pub struct Store<N: Nvm> {
     max_payload: usize,
     ws: WriteSet,
     in_tx: bool,
+    /// CRC state after the header's [`JournalKey`]: every record check starts from it, so only the
+    /// card itself can produce a record recovery accepts.
+    seed: Crc32,
 }
 
 /// Geometry and journal position only: the device image and pending bytes are left out.
@@ -196,6 +199,7 @@ impl<N: Nvm> Store<N> {
             max_payload: geometric.min(WRITE_SET_CAPACITY),
             ws: WriteSet::new(),
             in_tx: false,
+            seed: Crc32::new().update(&hdr.key.0),
         }
     }
 
@@ -205,8 +209,11 @@ impl<N: Nvm> Store<N> {
     /// header is erased first and the new one is written last. Fails with [`StoreError::OutOfBounds`] if the
     /// page size is not a power of two in `MIN_PAGE_SIZE..=MAX_PAGE_SIZE`, `journal_pages <
     /// MIN_JOURNAL_PAGES`, or no data page remains.
-    pub fn format(nvm: N, journal_pages: u16) -> Result<Self, StoreError> {
-        let hdr = Header::plan(&nvm, journal_pages).ok_or(StoreError::OutOfBounds)?;
+    ///
+    /// `key` keys every journal record's check for the life of the card: take it from the chip's random
+    /// source (see [`JournalKey`]).
+    pub fn format(nvm: N, journal_pages: u16, key: JournalKey) -> Result<Self, StoreError> {
+        let hdr = Header::plan(&nvm, journal_pages, key).ok_or(StoreError::OutOfBounds)?;
         let mut s = Self::from_parts(nvm, hdr);
         s.dev.fill(0, HEADER_LEN, 0xFF)?;
         s.dev.fill(hdr.page_size, hdr.journal_len(), 0xFF)?;
@@ -311,7 +318,7 @@ impl<N: Nvm> Store<N> {
         align_up(r.start + LOG_OVERHEAD + r.payload_len) % self.hdr.journal_len()
     }
 
-    /// The valid (magic, length in bounds, CRC) record with the highest sequence number.
+    /// The valid (magic, length in bounds, keyed CRC) record with the highest sequence number.
     fn scan(&self) -> Result<Option<RecordRef>, StoreError> {
         let jlen = self.hdr.journal_len();
         let jstart = self.hdr.page_size;
@@ -334,8 +341,8 @@ impl<N: Nvm> Store<N> {
             if payload_len > max_payload || best.is_some_and(|b| seq < b.seq) {
                 continue;
             }
-            // Check the CRC over header + payload, in chunks straight from NVM.
-            let mut crc = Crc32::new();
+            // Check the keyed CRC over header + payload, in chunks straight from NVM.
+            let mut crc = self.seed;
             let mut chunk = [0u8; 64];
             let mut pos = 0;
             let body = LOG_HEADER_LEN + payload_len;
@@ -438,7 +445,7 @@ impl<N: Nvm> Store<N> {
         magic.copy_from_slice(&LOG_MAGIC);
         s.copy_from_slice(&seq.to_be_bytes());
         l.copy_from_slice(&len.to_be_bytes());
-        let crc = Crc32::new().update(&h).update(payload).finish();
+        let crc = self.seed.update(&h).update(payload).finish();
         let start = self.placement(LOG_OVERHEAD + payload.len());
         let mut w = JournalWriter::new(
             self.hdr.page_size,

@@ -20,7 +20,7 @@ type Chip = MemNvm<CAP>;
 const DATA_LEN: u32 = (CAP - 9 * PS) as u32;
 
 fn golden() -> Vec<u8> {
-    Store::format(Chip::new(PS), JP)
+    Store::format(Chip::new(PS), JP, KEY)
         .unwrap()
         .into_nvm()
         .as_bytes()

@@ -19,7 +19,7 @@ const JP: u16 = 8;
 type Chip = MemNvm<4096>;
 
 fn fresh() -> Store<Chip> {
-    Store::format(Chip::new(PS), JP).unwrap()
+    Store::format(Chip::new(PS), JP, KEY).unwrap()
 }
 
 fn remount(s: Store<Chip>) -> Store<Chip> {
@@ -44,15 +44,15 @@ fn format_geometry_and_empty_data_area() {
 #[test]
 fn format_rejects_impossible_geometry() {
     assert_eq!(
-        Store::format(MemNvm::<4096>::new(16), 8).err(),
+        Store::format(MemNvm::<4096>::new(16), 8, KEY).err(),
         Some(StoreError::OutOfBounds)
     );
     assert_eq!(
-        Store::format(Chip::new(PS), 1).err(),
+        Store::format(Chip::new(PS), 1, KEY).err(),
         Some(StoreError::OutOfBounds)
     );
     assert_eq!(
-        Store::format(MemNvm::<576>::new(64), 8).err(),
+        Store::format(MemNvm::<576>::new(64), 8, KEY).err(),
         Some(StoreError::OutOfBounds)
     );
 }
@@ -61,7 +61,7 @@ fn format_rejects_impossible_geometry() {
 fn reformat_of_a_used_chip_starts_clean() {
     let mut s = fresh();
     atomically(&mut s, |t| t.write(5, &[1, 2, 3])).unwrap();
-    let s = Store::format(s.into_nvm(), 4).unwrap();
+    let s = Store::format(s.into_nvm(), 4, KEY).unwrap();
     assert_eq!(s.journal_pages(), 4);
     let s = remount(s);
     assert!(data(&s).iter().all(|&b| b == 0));
@@ -500,4 +500,71 @@ fn a_torn_newer_record_is_ignored() {
     put_journal(&mut img, PS, 8, 24, &torn);
     let s = try_mount(Chip::from_bytes(PS, &img)).err_free();
     assert_eq!(s.read_u8(0).unwrap(), 3);
+}
+
+// ---- Record injection (format 3) -------------------------------------------------------------------
+
+/// Terminal-chosen bytes journalled inside a genuine record must never pass for a record of their own,
+/// even once the genuine record's header is gone (as a journal wrap can leave it).
+///
+/// The first commit after format puts its record at journal offset 0: magic, seq, length (7 bytes), then
+/// the entry header (3), so the written bytes start at journal offset 10 and a fake record placed two
+/// bytes into them sits at the aligned offset 12. The fake writes `EVIL` at data address 200.
+fn plant(fake: &[u8]) -> Chip {
+    let mut s = fresh();
+    let mut bytes = vec![0x11, 0x11];
+    bytes.extend_from_slice(fake);
+    bytes.push(0x22); // a non-zero last byte keeps the entry from being narrowed
+    atomically(&mut s, |t| t.write(64, &bytes)).unwrap();
+    let mut nvm = s.into_nvm();
+    let j = nvm.as_bytes();
+    assert_eq!(j[PS], 0xC5, "the genuine record starts the journal");
+    assert_eq!(
+        &j[PS + 12..PS + 12 + fake.len()],
+        fake,
+        "the fake sits at offset 12"
+    );
+    // What a wrap does to the genuine record: its header is overwritten, the payload survives.
+    nvm.program(PS, &[0x00]).unwrap();
+    nvm
+}
+
+#[test]
+fn planted_records_are_never_replayed() {
+    let target: (u32, &[u8]) = (200, b"EVIL");
+    // A forger who knows the format but not the card's key: the plain CRC (format 2's check), a
+    // guessed key, and the key of another card all fail.
+    for (what, key) in [
+        ("plain CRC", &[][..]),
+        ("all-zero key", &[0u8; 8][..]),
+        (
+            "another card's key",
+            &[0xA5, 0x3C, 0x0F, 0x96, 0x71, 0xE8, 0x2D, 0x45][..],
+        ),
+    ] {
+        let fake = record_keyed(key, 1000, &[target]);
+        let mut s = try_mount(plant(&fake)).err_free();
+        assert_eq!(
+            &data(&s)[200..204],
+            &[0; 4],
+            "{what}: the fake was replayed"
+        );
+        assert_eq!(s.recover().unwrap().replayed_seq, None, "{what}");
+    }
+    // Control: the same record keyed with this card's key is accepted, so the planting above does put a
+    // well-formed record where recovery looks.
+    let mut s = try_mount(plant(&record(1000, &[target]))).err_free();
+    assert_eq!(&data(&s)[200..204], b"EVIL");
+    assert_eq!(s.recover().unwrap().replayed_seq, Some(1000));
+}
+
+#[test]
+fn the_key_is_kept_in_the_header_and_keys_the_card_s_own_records() {
+    let mut s = fresh();
+    atomically(&mut s, |t| t.write(0, &[9, 8, 7])).unwrap();
+    let img = s.into_nvm().as_bytes().to_vec();
+    assert_eq!(&img[20..28], &KEY.0, "header bytes 20..28");
+    // The record the store wrote is exactly the keyed encoding.
+    let want = record(1, &[(0, &[9, 8, 7])]);
+    assert_eq!(&img[PS..PS + want.len()], &want[..]);
 }

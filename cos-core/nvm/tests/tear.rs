@@ -37,7 +37,7 @@ struct Stats {
 }
 
 fn exhaustive<const C: usize>(ps: usize, journal_pages: u16, steps: &[Step]) -> Stats {
-    let golden = Store::format(MemNvm::<C>::new(ps), journal_pages)
+    let golden = Store::format(MemNvm::<C>::new(ps), journal_pages, KEY)
         .unwrap()
         .into_nvm()
         .as_bytes()

@@ -44,7 +44,10 @@ fn current_key(k: &Ctx<'_>, types: &[KeyType], id: u8) -> Result<(KeyLocation, K
 fn failed(v: Verification) -> Result<Sw, Sw> {
     match v {
         Verification::Passed => Ok(Sw::SUCCESS),
-        Verification::Failed { remaining } => Err(Sw::retries_left(remaining)),
+        // 63Cx counts tries down; a key without a counter answers 6300 (ISO/IEC 7816-4 §5.1.3:
+        // "no information given"), never 63C0, which would read as blocked.
+        Verification::Failed { remaining: Some(n) } => Err(Sw::retries_left(n)),
+        Verification::Failed { remaining: None } => Err(Sw::WARNING_NVM_CHANGED),
     }
 }
 

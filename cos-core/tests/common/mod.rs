@@ -47,7 +47,8 @@ impl Card {
             transport_key: TRANSPORT_KEY,
             ..FormatConfig::default()
         };
-        let nvm = Kernel::<Nvm, SeededRng>::format(Nvm::new(64), &cfg).unwrap();
+        let nvm = Kernel::<Nvm, SeededRng>::format(Nvm::new(64), &cfg, &mut SeededRng::new(0x10))
+            .unwrap();
         let mut refs: Vec<&mut dyn Applet> = applets
             .iter_mut()
             .map(|a| &mut **a as &mut dyn Applet)

@@ -241,12 +241,19 @@ fn format(payload: &[u8], power: &mut Power) -> Reply {
     let Some(mut nvm) = power.off() else {
         return Reply::Error("no EEPROM");
     };
+    // Payload: transport code (8) ‖ seed of the journal key (8), which the host draws from its random
+    // source: QEMU's board has no TRNG (a chip takes the key from its own).
     let mut cfg = FormatConfig::default();
-    if let Ok(code) = <[u8; 8]>::try_from(payload) {
+    if let Some(code) = payload.get(..8).and_then(|c| <[u8; 8]>::try_from(c).ok()) {
         cfg.transport_code = code;
     }
+    let mut seed = [0u8; 8];
+    for (d, s) in seed.iter_mut().zip(payload.iter().skip(8)) {
+        *d = *s;
+    }
+    let mut rng = SeededRng::new(u64::from_be_bytes(seed));
     nvm.wipe();
-    match Kernel::<RamNvm, SeededRng>::format(nvm, &cfg) {
+    match Kernel::<RamNvm, SeededRng>::format(nvm, &cfg, &mut rng) {
         Ok(nvm) => {
             *power = Power::Off(nvm);
             Reply::Answer(0)

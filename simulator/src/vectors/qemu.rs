@@ -229,8 +229,19 @@ impl Qemu {
 
     /// Format the chip as the chip maker delivers it (blank, pre-personalised, with this transport
     /// code); the card is off afterwards.
+    /// The journal key's seed comes from the host's random source (or the fixed seed).
     pub fn format(&mut self, transport_code: [u8; 8]) -> Result<Cost, ReaderError> {
-        self.call(b'F', &transport_code).map(|(c, _)| c)
+        let key_seed = match self.seed {
+            Some(s) => s ^ 0x4A4B_4559_5345_4544, // "JKEYSEED": a stream apart from power-on seeds
+            None => {
+                let mut b = [0u8; 8];
+                getrandom::fill(&mut b).map_err(io)?;
+                u64::from_ne_bytes(b)
+            }
+        };
+        let mut payload = transport_code.to_vec();
+        payload.extend_from_slice(&key_seed.to_be_bytes());
+        self.call(b'F', &payload).map(|(c, _)| c)
     }
 
     /// Power on (cold); returns the ATR.

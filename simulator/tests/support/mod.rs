@@ -50,6 +50,16 @@ pub fn issued_image() -> &'static [u8] {
     })
 }
 
+/// An issued card personalised from a variant of the default profile (`edit` rewrites its text).
+pub fn issued_image_with(edit: impl FnOnce(&str) -> String) -> Vec<u8> {
+    let text = edit(PROFILE);
+    assert_ne!(text, PROFILE, "the edit changed nothing");
+    let p = Profile::parse("variant.toml", &text).unwrap();
+    let mut c = blank_card(&p).unwrap();
+    perso::script(&p).unwrap().run(&mut c).unwrap();
+    c.image().bytes
+}
+
 /// The same card personalised but not issued (the script without its final ACTIVATE FILE).
 pub fn unissued_image() -> &'static [u8] {
     static I: OnceLock<Vec<u8>> = OnceLock::new();

@@ -57,7 +57,8 @@ impl Card {
             transport_key: TRANSPORT_KEY,
             ..FormatConfig::default()
         };
-        let nvm = Kernel::<Nvm, SeededRng>::format(Nvm::new(64), &cfg).unwrap();
+        let nvm = Kernel::<Nvm, SeededRng>::format(Nvm::new(64), &cfg, &mut SeededRng::new(0x10))
+            .unwrap();
         Card::power_on_with(nvm, SeededRng::new(11))
     }
 

@@ -7,7 +7,10 @@
     clippy::indexing_slicing
 )]
 
-use cos_nvm::{MemNvm, MountError, Nvm, Storage, Store, StoreError, TearMode};
+use cos_nvm::{JournalKey, MemNvm, MountError, Nvm, Storage, Store, StoreError, TearMode};
+
+/// The journal key the tests format with (a card takes it from its random source).
+pub const KEY: JournalKey = JournalKey([0xA5, 0x3C, 0x0F, 0x96, 0x71, 0xE8, 0x2D, 0x44]);
 
 /// One step of a scenario.
 #[derive(Clone, Debug)]
@@ -210,8 +213,13 @@ pub fn crc32(data: &[u8]) -> u32 {
     !c
 }
 
-/// Encode a journal record (header, entries, CRC).
+/// Encode a journal record (header, entries, CRC keyed with [`KEY`]) as the card writes it.
 pub fn record(seq: u32, entries: &[(u32, &[u8])]) -> Vec<u8> {
+    record_keyed(&KEY.0, seq, entries)
+}
+
+/// Encode a journal record whose CRC is keyed with `key` (empty: the plain CRC of format 2).
+pub fn record_keyed(key: &[u8], seq: u32, entries: &[(u32, &[u8])]) -> Vec<u8> {
     let mut payload = Vec::new();
     for (a, d) in entries {
         // Format 2 entry header: address u16, length − 1 (an empty entry encodes as 256 bytes).
@@ -219,19 +227,24 @@ pub fn record(seq: u32, entries: &[(u32, &[u8])]) -> Vec<u8> {
         payload.push((d.len() as u8).wrapping_sub(1));
         payload.extend_from_slice(d);
     }
-    raw_record(seq, payload.len() as u16, &payload)
+    raw_record_keyed(key, seq, payload.len() as u16, &payload)
 }
 
-/// A record with an arbitrary length field over `payload`, with a correct CRC.
+/// A record with an arbitrary length field over `payload`, with a correct (keyed) CRC.
 pub fn raw_record(seq: u32, len: u16, payload: &[u8]) -> Vec<u8> {
-    let mut r = Vec::new();
+    raw_record_keyed(&KEY.0, seq, len, payload)
+}
+
+/// [`raw_record`] with the CRC keyed by `key`: CRC-32 over `key ‖ header ‖ payload` (format 3).
+pub fn raw_record_keyed(key: &[u8], seq: u32, len: u16, payload: &[u8]) -> Vec<u8> {
+    let mut r = key.to_vec();
     r.extend_from_slice(&cos_nvm::LOG_MAGIC);
     r.extend_from_slice(&seq.to_be_bytes());
     r.extend_from_slice(&len.to_be_bytes());
     r.extend_from_slice(payload);
     let crc = crc32(&r);
     r.extend_from_slice(&crc.to_be_bytes());
-    r
+    r.split_off(key.len())
 }
 
 /// Put `bytes` into the journal area of `image` at journal offset `off`, wrapping like the store does.
