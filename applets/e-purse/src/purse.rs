@@ -17,7 +17,8 @@ use crate::command::{
 use crate::crypto::{mac4, online_input, purchase_input, session_key, tac};
 use crate::state::{LogRecord, Prove, PurseState, LOG_RECORD_LEN, PURSE_STATE_LEN};
 use crate::types::{
-    Amount, Atc, DebitKind, KeyIndex, Mac4, PurseKind, TerminalId, TransactionType,
+    Amount, Atc, DateTime, DebitKind, KeyIndex, Mac4, OverdrawLimit, PurseKind, TerminalId,
+    TransactionType,
 };
 use cos_core::apdu::{Aid, Command, Fid, Response, Sw};
 use cos_core::crypto::Key;
@@ -548,16 +549,67 @@ fn tac_of(cx: &Cx<'_>, index: KeyIndex, parts: &[&[u8]]) -> Result<Mac4, Sw> {
     tac(&dtk, parts)
 }
 
+/// Which transaction counter a completing command spends.
+#[derive(Clone, Copy)]
+enum Counter {
+    /// Loads, unloads and limit updates.
+    Online,
+    /// Purchases, cash withdrawals and CAPP purchases.
+    Offline,
+}
+
+/// What a completing command settles; the rest of the new purse state and of the log record
+/// follows from the state INITIALIZE answered from (JR/T 0025 Part 2: the record carries the
+/// counter INITIALIZE returned, the prove data the counter after the transaction).
+struct Settlement {
+    transaction: TransactionType,
+    counter: Counter,
+    /// The counter's value at INITIALIZE, and its successor (checked before any MAC is computed).
+    atc: Atc,
+    next: Atc,
+    balance: Amount,
+    overdraw_limit: OverdrawLimit,
+    /// The amount logged (0 for a limit update).
+    amount: Amount,
+    terminal: TerminalId,
+    date_time: DateTime,
+    /// The MAC kept for GET TRANSACTION PROVE (MAC2, or MAC3 of an unload) and the TAC.
+    mac: Mac4,
+    tac: Mac4,
+}
+
 /// The one transaction of a completing command: the purse must still hold the state INITIALIZE
 /// answered from (it always does: no command ran in between), then the new state, the log
 /// record and any staged write land together.
-fn commit(
+fn settle(
     cx: &mut Cx<'_>,
     p: &Pending,
-    after: &PurseState,
-    record: &LogRecord,
+    s: &Settlement,
     staged: impl FnOnce(&mut Tx<'_>) -> Result<(), Sw>,
 ) -> Result<(), Sw> {
+    let mut after = PurseState {
+        balance: s.balance,
+        overdraw_limit: s.overdraw_limit,
+        last: Some(Prove {
+            transaction: s.transaction,
+            atc: s.next,
+            mac: s.mac,
+            tac: s.tac,
+        }),
+        ..p.before
+    };
+    match s.counter {
+        Counter::Online => after.online_atc = s.next,
+        Counter::Offline => after.offline_atc = s.next,
+    }
+    let record = LogRecord {
+        atc: s.atc,
+        overdraw_limit: s.overdraw_limit,
+        amount: s.amount,
+        transaction: s.transaction,
+        terminal: s.terminal,
+        date_time: s.date_time,
+    };
     let files = p.files;
     let before = p.before;
     cx.transaction(|tx| {
@@ -572,8 +624,80 @@ fn commit(
     })
 }
 
-/// CREDIT FOR LOAD: MAC2 = MAC(SESLK, amount ‖ type ‖ terminal ‖ date ‖ time); TAC over
-/// new balance ‖ online ATC (as INITIALIZE returned it) ‖ amount ‖ type ‖ terminal ‖ date ‖ time.
+/// What an online completion changes, besides the online counter.
+struct OnlineChange<'a> {
+    key: KeyType,
+    transaction: TransactionType,
+    /// The field MAC2 and the TAC cover after the counter: the amount, or the new limit.
+    value: &'a [u8],
+    /// The new balance; `None` when it would leave the allowed range (`9401`).
+    balance: Option<Amount>,
+    overdraw_limit: OverdrawLimit,
+    /// The amount logged (0 for a limit update).
+    logged: Amount,
+    terminal: TerminalId,
+    /// The answer: the TAC (load, limit update) or MAC3 (unload).
+    answer_mac3: bool,
+}
+
+/// The online completions — CREDIT FOR LOAD, DEBIT FOR UNLOAD, UPDATE OVERDRAW LIMIT — share one
+/// shape (JR/T 0025 Part 2): MAC2 = MAC(session key of the online counter, value ‖ type ‖
+/// terminal ‖ date ‖ time); the TAC (and an unload's MAC3 under the session key) covers new
+/// balance ‖ online ATC (as INITIALIZE returned it) ‖ value ‖ type ‖ terminal ‖ date ‖ time.
+fn complete_online(
+    cx: &mut Cx<'_>,
+    p: &Pending,
+    date_time: DateTime,
+    mac2: Mac4,
+    c: OnlineChange<'_>,
+    rsp: &mut Response<'_>,
+) -> Result<Sw, Sw> {
+    let ty = c.transaction;
+    let dt = date_time.to_bytes();
+    let atc = p.before.online_atc;
+    let sk = verify_mac(
+        cx,
+        c.key,
+        p.key_index,
+        &online_input(p.random, atc),
+        &[c.value, &[ty.code()], &c.terminal.0, &dt],
+        mac2,
+    )?;
+    let balance = c.balance.ok_or(Sw::PBOC_INSUFFICIENT_FUNDS)?;
+    let next = atc.next().ok_or(Sw::PBOC_COUNTER_LIMIT)?;
+    let fields: [&[u8]; 6] = [
+        &balance.to_bytes(),
+        &atc.to_bytes(),
+        c.value,
+        &[ty.code()],
+        &c.terminal.0,
+        &dt,
+    ];
+    let kept = if c.answer_mac3 {
+        mac4(&sk, &fields)?
+    } else {
+        mac2
+    };
+    let tac = tac_of(cx, p.key_index, &fields)?;
+    let settled = Settlement {
+        transaction: ty,
+        counter: Counter::Online,
+        atc,
+        next,
+        balance,
+        overdraw_limit: c.overdraw_limit,
+        amount: c.logged,
+        terminal: c.terminal,
+        date_time,
+        mac: kept,
+        tac,
+    };
+    settle(cx, p, &settled, |_| Ok(()))?;
+    put(rsp, &[if c.answer_mac3 { &kept.0 } else { &tac.0 }])?;
+    Ok(Sw::SUCCESS)
+}
+
+/// CREDIT FOR LOAD: the balance grows by the amount; answers the TAC.
 fn credit_for_load(
     cx: &mut Cx<'_>,
     pending: Option<Pending>,
@@ -584,57 +708,17 @@ fn credit_for_load(
     let PendingOp::Load { amount, terminal } = p.op else {
         return Err(Sw::CONDITIONS_NOT_SATISFIED);
     };
-    let ty = p.purse.load_type();
-    let dt = req.date_time.to_bytes();
-    let atc = p.before.online_atc;
-    verify_mac(
-        cx,
-        KeyType::Load,
-        p.key_index,
-        &online_input(p.random, atc),
-        &[&amount.to_bytes(), &[ty.code()], &terminal.0, &dt],
-        req.mac2,
-    )?;
-    let balance = p
-        .before
-        .balance
-        .checked_add(amount)
-        .ok_or(Sw::PBOC_INSUFFICIENT_FUNDS)?;
-    let next = atc.next().ok_or(Sw::PBOC_COUNTER_LIMIT)?;
-    let tac = tac_of(
-        cx,
-        p.key_index,
-        &[
-            &balance.to_bytes(),
-            &atc.to_bytes(),
-            &amount.to_bytes(),
-            &[ty.code()],
-            &terminal.0,
-            &dt,
-        ],
-    )?;
-    let after = PurseState {
-        balance,
-        online_atc: next,
-        last: Some(Prove {
-            transaction: ty,
-            atc: next,
-            mac: req.mac2,
-            tac,
-        }),
-        ..p.before
-    };
-    let record = LogRecord {
-        atc,
+    let change = OnlineChange {
+        key: KeyType::Load,
+        transaction: p.purse.load_type(),
+        value: &amount.to_bytes(),
+        balance: p.before.balance.checked_add(amount),
         overdraw_limit: p.before.overdraw_limit,
-        amount,
-        transaction: ty,
+        logged: amount,
         terminal,
-        date_time: req.date_time,
+        answer_mac3: false,
     };
-    commit(cx, &p, &after, &record, |_| Ok(()))?;
-    put(rsp, &[&tac.0])?;
-    Ok(Sw::SUCCESS)
+    complete_online(cx, &p, req.date_time, req.mac2, change, rsp)
 }
 
 /// DEBIT FOR PURCHASE / CASH WITHDRAW / CAPP PURCHASE: MAC1 = MAC(SESPK, amount ‖ type ‖
@@ -685,33 +769,26 @@ fn debit(
             &dt,
         ],
     )?;
-    let after = PurseState {
-        balance,
-        offline_atc: next,
-        last: Some(Prove {
-            transaction: ty,
-            atc: next,
-            mac: mac2,
-            tac,
-        }),
-        ..p.before
-    };
-    let record = LogRecord {
+    let settled = Settlement {
+        transaction: ty,
+        counter: Counter::Offline,
         atc,
+        next,
+        balance,
         overdraw_limit: p.before.overdraw_limit,
         amount,
-        transaction: ty,
         terminal,
         date_time: req.date_time,
+        mac: mac2,
+        tac,
     };
-    commit(cx, &p, &after, &record, staged)?;
+    settle(cx, &p, &settled, staged)?;
     put(rsp, &[&tac.0, &mac2.0])?;
     Ok(Sw::SUCCESS)
 }
 
-/// DEBIT FOR UNLOAD: MAC2 = MAC(SESK, amount ‖ 03 ‖ terminal ‖ date ‖ time); answers MAC3 =
-/// MAC(SESK, new balance ‖ online ATC ‖ amount ‖ 03 ‖ terminal ‖ date ‖ time); the TAC (same
-/// fields under the TAC key) is kept for GET TRANSACTION PROVE.
+/// DEBIT FOR UNLOAD: the balance shrinks by the amount; answers MAC3 (the TAC, over the same
+/// fields, is kept for GET TRANSACTION PROVE).
 fn debit_for_unload(
     cx: &mut Cx<'_>,
     pending: Option<Pending>,
@@ -722,60 +799,21 @@ fn debit_for_unload(
     let PendingOp::Unload { amount, terminal } = p.op else {
         return Err(Sw::CONDITIONS_NOT_SATISFIED);
     };
-    let ty = TransactionType::Unload;
-    let dt = req.date_time.to_bytes();
-    let atc = p.before.online_atc;
-    let sk = verify_mac(
-        cx,
-        KeyType::Unload,
-        p.key_index,
-        &online_input(p.random, atc),
-        &[&amount.to_bytes(), &[ty.code()], &terminal.0, &dt],
-        req.mac2,
-    )?;
-    let balance = p
-        .before
-        .balance
-        .checked_sub(amount)
-        .ok_or(Sw::PBOC_INSUFFICIENT_FUNDS)?;
-    let next = atc.next().ok_or(Sw::PBOC_COUNTER_LIMIT)?;
-    let fields: [&[u8]; 6] = [
-        &balance.to_bytes(),
-        &atc.to_bytes(),
-        &amount.to_bytes(),
-        &[ty.code()],
-        &terminal.0,
-        &dt,
-    ];
-    let mac3 = mac4(&sk, &fields)?;
-    let tac = tac_of(cx, p.key_index, &fields)?;
-    let after = PurseState {
-        balance,
-        online_atc: next,
-        last: Some(Prove {
-            transaction: ty,
-            atc: next,
-            mac: mac3,
-            tac,
-        }),
-        ..p.before
-    };
-    let record = LogRecord {
-        atc,
+    let change = OnlineChange {
+        key: KeyType::Unload,
+        transaction: TransactionType::Unload,
+        value: &amount.to_bytes(),
+        balance: p.before.balance.checked_sub(amount),
         overdraw_limit: p.before.overdraw_limit,
-        amount,
-        transaction: ty,
+        logged: amount,
         terminal,
-        date_time: req.date_time,
+        answer_mac3: true,
     };
-    commit(cx, &p, &after, &record, |_| Ok(()))?;
-    put(rsp, &[&mac3.0])?;
-    Ok(Sw::SUCCESS)
+    complete_online(cx, &p, req.date_time, req.mac2, change, rsp)
 }
 
-/// UPDATE OVERDRAW LIMIT: MAC2 = MAC(SESK, new limit ‖ 07 ‖ terminal ‖ date ‖ time); the balance
-/// moves by new − old limit (`9401` if that would take it below zero); TAC over new balance ‖
-/// online ATC ‖ new limit ‖ 07 ‖ terminal ‖ date ‖ time.
+/// UPDATE OVERDRAW LIMIT: the balance moves by new − old limit (`9401` if that would take it
+/// below zero); the value MAC'd is the new limit (3 bytes); answers the TAC.
 fn update_overdraw_limit(
     cx: &mut Cx<'_>,
     pending: Option<Pending>,
@@ -786,59 +824,21 @@ fn update_overdraw_limit(
     let PendingOp::Update { terminal } = p.op else {
         return Err(Sw::CONDITIONS_NOT_SATISFIED);
     };
-    let ty = TransactionType::OverdrawUpdate;
-    let dt = req.date_time.to_bytes();
-    let atc = p.before.online_atc;
-    verify_mac(
-        cx,
-        KeyType::Overdraw,
-        p.key_index,
-        &online_input(p.random, atc),
-        &[&req.new_limit.to_bytes(), &[ty.code()], &terminal.0, &dt],
-        req.mac2,
-    )?;
-    let balance = p
-        .before
-        .balance
-        .checked_add(req.new_limit.amount())
-        .and_then(|b| b.checked_sub(p.before.overdraw_limit.amount()))
-        .ok_or(Sw::PBOC_INSUFFICIENT_FUNDS)?;
-    let next = atc.next().ok_or(Sw::PBOC_COUNTER_LIMIT)?;
-    let tac = tac_of(
-        cx,
-        p.key_index,
-        &[
-            &balance.to_bytes(),
-            &atc.to_bytes(),
-            &req.new_limit.to_bytes(),
-            &[ty.code()],
-            &terminal.0,
-            &dt,
-        ],
-    )?;
-    let after = PurseState {
-        balance,
-        online_atc: next,
+    let change = OnlineChange {
+        key: KeyType::Overdraw,
+        transaction: TransactionType::OverdrawUpdate,
+        value: &req.new_limit.to_bytes(),
+        balance: p
+            .before
+            .balance
+            .checked_add(req.new_limit.amount())
+            .and_then(|b| b.checked_sub(p.before.overdraw_limit.amount())),
         overdraw_limit: req.new_limit,
-        last: Some(Prove {
-            transaction: ty,
-            atc: next,
-            mac: req.mac2,
-            tac,
-        }),
-        ..p.before
-    };
-    let record = LogRecord {
-        atc,
-        overdraw_limit: req.new_limit,
-        amount: Amount::ZERO,
-        transaction: ty,
+        logged: Amount::ZERO,
         terminal,
-        date_time: req.date_time,
+        answer_mac3: false,
     };
-    commit(cx, &p, &after, &record, |_| Ok(()))?;
-    put(rsp, &[&tac.0])?;
-    Ok(Sw::SUCCESS)
+    complete_online(cx, &p, req.date_time, req.mac2, change, rsp)
 }
 
 /// GET TRANSACTION PROVE: MAC2 (4) ‖ TAC (4) of the purse's last transaction when its type and

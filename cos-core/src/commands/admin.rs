@@ -67,6 +67,17 @@ fn parse_create(data: &[u8]) -> Result<NewFile<'_>, Sw> {
         name: &[],
         area: None,
     };
+    // Data EFs: `ty size-or-count/len(2) read write [FF FF]`, line protection from `ty`'s high bits.
+    let data_ef = |kind, size, count, len| -> Result<NewFile<'_>, Sw> {
+        let rights = Rights {
+            first: right(2)?,
+            second: right(3)?,
+        };
+        Ok(NewFile {
+            protection: protection(ty),
+            ..plain(kind, size, count, len, rights)
+        })
+    };
     let short_tail = |fixed: usize| {
         if rest.len() < fixed || rest.len() > fixed + 2 {
             Err(Sw::WRONG_LENGTH)
@@ -121,18 +132,7 @@ fn parse_create(data: &[u8]) -> Result<NewFile<'_>, Sw> {
         }
         0x28 | 0xA8 | 0xE8 => {
             short_tail(4)?;
-            let mut f = plain(
-                FileKind::Transparent,
-                u16_at(0)?,
-                0,
-                0,
-                Rights {
-                    first: right(2)?,
-                    second: right(3)?,
-                },
-            );
-            f.protection = protection(ty);
-            Ok(f)
+            data_ef(FileKind::Transparent, u16_at(0)?, 0, 0)
         }
         0x2A | 0xAA | 0xEA | 0x2E | 0xAE | 0xEE => {
             short_tail(4)?;
@@ -145,33 +145,11 @@ fn parse_create(data: &[u8]) -> Result<NewFile<'_>, Sw> {
             } else {
                 FileKind::Cyclic
             };
-            let mut f = plain(
-                kind,
-                u16::from(count) * u16::from(len),
-                count,
-                len,
-                Rights {
-                    first: right(2)?,
-                    second: right(3)?,
-                },
-            );
-            f.protection = protection(ty);
-            Ok(f)
+            data_ef(kind, u16::from(count) * u16::from(len), count, len)
         }
         0x2C | 0xAC | 0xEC => {
             short_tail(4)?;
-            let mut f = plain(
-                FileKind::LinearVariable,
-                u16_at(0)?,
-                0,
-                0,
-                Rights {
-                    first: right(2)?,
-                    second: right(3)?,
-                },
-            );
-            f.protection = protection(ty);
-            Ok(f)
+            data_ef(FileKind::LinearVariable, u16_at(0)?, 0, 0)
         }
         0x2F => {
             // 2F count len usage 00 FF log-SFI: an internal (purse/deposit) EF of count × len bytes.

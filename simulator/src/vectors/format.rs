@@ -844,6 +844,31 @@ fn bytes(b: &[u8]) -> Piece {
     Piece::Bytes(b.to_vec())
 }
 
+/// `amount ‖ type ‖ terminal ‖ date ‖ time`: what MAC1 of a purchase and MAC2 of a load cover
+/// (JR/T 0025 Part 2).
+fn transaction_fields(typ: &Expr) -> Expr {
+    cat(vec![
+        var("_amount"),
+        typ.clone(),
+        var("_terminal"),
+        var("_date"),
+        var("_time"),
+    ])
+}
+
+/// The TAC over `fields` under the vector's TAC key.
+fn tac_of(fields: Vec<Expr>) -> PatPiece {
+    PatPiece::Expr(call(
+        "mac",
+        vec![call("tac_key", vec![var("_tac_key")]), cat(fields)],
+    ))
+}
+
+/// The status word `9000`, exactly.
+fn sw_ok() -> [PatPiece; 2] {
+    [0x90, 0x00].map(|value| PatPiece::Byte { value, mask: 0xFF })
+}
+
 /// Fields each step kind accepts besides the common ones.
 fn allowed(kind: &str) -> &'static [&'static str] {
     match kind {
@@ -1194,19 +1219,13 @@ fn pboc(cx: &Ctx, number: usize, kind: &str, rs: RawStep) -> Result<Vec<Step>, F
                             ],
                         )),
                     ],
-                    fixed("9000").map_err(e)?.pieces,
+                    sw_ok().to_vec(),
                 ]
                 .concat(),
             },
         );
         init.lets = std::mem::take(&mut lets);
-        let mac2_input = cat(vec![
-            var("_amount"),
-            typ.clone(),
-            var("_terminal"),
-            var("_date"),
-            var("_time"),
-        ]);
+        let mac2_input = transaction_fields(&typ);
         let mut credit = helper(
             number,
             Template {
@@ -1221,34 +1240,22 @@ fn pboc(cx: &Ctx, number: usize, kind: &str, rs: RawStep) -> Result<Vec<Step>, F
                 ],
             },
             Pattern {
-                pieces: vec![
-                    PatPiece::Expr(call(
-                        "mac",
-                        vec![
-                            call("tac_key", vec![var("_tac_key")]),
-                            cat(vec![
-                                call(
-                                    "u32",
-                                    vec![call("add", vec![var("_balance"), var("_amount")])],
-                                ),
-                                var("_atc"),
-                                var("_amount"),
-                                typ,
-                                var("_terminal"),
-                                var("_date"),
-                                var("_time"),
-                            ]),
-                        ],
-                    )),
-                    PatPiece::Byte {
-                        value: 0x90,
-                        mask: 0xFF,
-                    },
-                    PatPiece::Byte {
-                        value: 0x00,
-                        mask: 0xFF,
-                    },
-                ],
+                pieces: [
+                    vec![tac_of(vec![
+                        call(
+                            "u32",
+                            vec![call("add", vec![var("_balance"), var("_amount")])],
+                        ),
+                        var("_atc"),
+                        var("_amount"),
+                        typ,
+                        var("_terminal"),
+                        var("_date"),
+                        var("_time"),
+                    ])],
+                    sw_ok().to_vec(),
+                ]
+                .concat(),
             },
         );
         credit.lets = vec![("_ses".into(), ses)];
@@ -1294,13 +1301,7 @@ fn pboc(cx: &Ctx, number: usize, kind: &str, rs: RawStep) -> Result<Vec<Step>, F
                 ]),
             ],
         );
-        let mac1_input = cat(vec![
-            var("_amount"),
-            typ.clone(),
-            var("_terminal"),
-            var("_date"),
-            var("_time"),
-        ]);
+        let mac1_input = transaction_fields(&typ);
         let mut debit = helper(
             number,
             Template {
@@ -1316,31 +1317,21 @@ fn pboc(cx: &Ctx, number: usize, kind: &str, rs: RawStep) -> Result<Vec<Step>, F
                 ],
             },
             Pattern {
-                pieces: vec![
-                    PatPiece::Expr(call(
-                        "mac",
-                        vec![
-                            call("tac_key", vec![var("_tac_key")]),
-                            cat(vec![
-                                var("_amount"),
-                                typ,
-                                var("_terminal"),
-                                var("_ttc"),
-                                var("_date"),
-                                var("_time"),
-                            ]),
-                        ],
-                    )),
-                    PatPiece::Expr(call("mac", vec![var("_ses"), var("_amount")])),
-                    PatPiece::Byte {
-                        value: 0x90,
-                        mask: 0xFF,
-                    },
-                    PatPiece::Byte {
-                        value: 0x00,
-                        mask: 0xFF,
-                    },
-                ],
+                pieces: [
+                    vec![
+                        tac_of(vec![
+                            var("_amount"),
+                            typ,
+                            var("_terminal"),
+                            var("_ttc"),
+                            var("_date"),
+                            var("_time"),
+                        ]),
+                        PatPiece::Expr(call("mac", vec![var("_ses"), var("_amount")])),
+                    ],
+                    sw_ok().to_vec(),
+                ]
+                .concat(),
             },
         );
         debit.lets = vec![("_ttc".into(), ttc), ("_ses".into(), ses)];
