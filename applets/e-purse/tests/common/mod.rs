@@ -1,29 +1,23 @@
-//! Test harness: a real kernel in RAM with the e-purse applet, an FMCOS-style personalisation of
-//! the purse ADF (keys diversified from issuer master keys with the card's ASN), and a reference
-//! terminal (`terminal.rs`, RustCrypto only) that runs whole transactions and checks every MAC and
-//! TAC the card returns.
-#![allow(
-    dead_code,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+//! Test harness of the e-purse tests: the shared card of `cos-test-support` (one harness for the
+//! kernel's and the applets' tests) with the e-purse applet, an FMCOS-style personalisation of the
+//! purse ADF (keys diversified from issuer master keys with the card's ASN), and a reference
+//! terminal that runs whole transactions and checks every MAC and TAC the card returns with the
+//! shared host crypto (`terminal`, RustCrypto only, independent of cos-crypto).
+// Each test binary uses a different part of the harness (and of its re-exports).
+#![allow(dead_code, unused_imports)]
 
-pub mod terminal;
+/// The host-side purse crypto, under the path the tests use.
+pub mod terminal {
+    pub use cos_test_support::purse::*;
+}
 
 use cos_core::applet::Applet;
-use cos_core::nvm::{MemNvm, TearMode};
-use cos_core::{FormatConfig, Kernel, Rng, SeededRng};
+use cos_core::{Rng, SeededRng};
+pub use cos_test_support::{assert_same_image, h};
+use cos_test_support::{be24, be32};
 use e_purse::{EPurse, PurseLimits, DEFAULT_AID};
 use terminal::{cat, diversify, mac, session_key, tac, Alg};
 
-/// 16 KiB of EEPROM with 64-byte pages.
-pub const SIZE: usize = 16 * 1024;
-pub type Nvm = MemNvm<SIZE>;
-
-pub const TRANSPORT_KEY: [u8; 16] = [0xFF; 16];
-pub const MASTER_KEY: [u8; 16] = *b"MASTER-KEY-01234";
 pub const ADF_LINE_KEY: [u8; 16] = *b"ADF-LINE-KEY-012";
 pub const PIN_RELOAD_KEY: [u8; 16] = *b"PIN-RELOAD-KEY-0";
 pub const PIN: &str = "123456";
@@ -37,11 +31,6 @@ pub const KAT_TDES: &str = "11223344556677888877665544332211";
 pub const KAT_SM4: &str = "0123456789abcdeffedcba9876543210";
 /// FIPS 197 / RFC 4493 example key, used for the AES known answers.
 pub const KAT_AES: &str = "2b7e151628aed2a6abf7158809cf4f3c";
-
-pub fn h(s: &str) -> Vec<u8> {
-    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    hex::decode(s).unwrap()
-}
 
 pub fn asn8() -> [u8; 8] {
     ASN[2..].try_into().unwrap()
@@ -77,36 +66,18 @@ pub fn seeded() -> TestRng {
 // ---------------------------------------------------------------------------------------------
 // Card
 
-pub struct Card {
-    kernel: Option<Kernel<Nvm, TestRng>>,
-    /// The one applet on the card (the purse, or a front-end around it).
-    pub applet: Box<dyn Applet>,
-    pub log: bool,
-}
+cos_test_support::card_newtype!(
+    /// The shared card with one applet (the purse, or a front-end around it).
+    pub struct Card(TestRng)
+);
 
 impl Card {
+    /// A freshly formatted card with the purse applet.
     pub fn blank(rng: TestRng) -> Card {
-        let cfg = FormatConfig {
-            transport_key: TRANSPORT_KEY,
-            ..FormatConfig::default()
-        };
-        let nvm = Kernel::<Nvm, SeededRng>::format(Nvm::new(64), &cfg, &mut SeededRng::new(0x10))
-            .unwrap();
-        Card::power_on_with(nvm, rng, Box::new(EPurse::default()))
-    }
-
-    fn power_on_with(nvm: Nvm, rng: TestRng, mut applet: Box<dyn Applet>) -> Card {
-        let kernel = {
-            let mut refs: [&mut dyn Applet; 1] = [&mut *applet];
-            Kernel::power_on(nvm, rng, &mut refs)
-                .map_err(|e| e.0)
-                .unwrap()
-        };
-        Card {
-            kernel: Some(kernel),
-            applet,
-            log: false,
-        }
+        Card(cos_test_support::Card::blank(
+            rng,
+            vec![Box::new(EPurse::default())],
+        ))
     }
 
     /// A card with the purse applet powered on from an NVM image.
@@ -116,101 +87,7 @@ impl Card {
 
     /// A card with any applet (e.g. a front-end around the purse) powered on from an image.
     pub fn from_image_with(image: &[u8], rng: TestRng, applet: Box<dyn Applet>) -> Card {
-        Card::power_on_with(Nvm::from_bytes(64, image), rng, applet)
-    }
-
-    pub fn kernel(&mut self) -> &mut Kernel<Nvm, TestRng> {
-        self.kernel.as_mut().unwrap()
-    }
-
-    /// Send exactly one APDU; returns (data, sw).
-    pub fn once(&mut self, apdu: &[u8]) -> (Vec<u8>, u16) {
-        let mut out = [0u8; 600];
-        let n = {
-            let Card { kernel, applet, .. } = self;
-            let mut refs: [&mut dyn Applet; 1] = [&mut **applet];
-            kernel.as_mut().unwrap().transmit(apdu, &mut out, &mut refs)
-        };
-        assert!(n >= 2, "no status word");
-        let sw = u16::from_be_bytes([out[n - 2], out[n - 1]]);
-        if self.log {
-            eprintln!(
-                "> {}\n< {} {:04X}",
-                hex::encode_upper(apdu),
-                hex::encode_upper(&out[..n - 2]),
-                sw
-            );
-        }
-        (out[..n - 2].to_vec(), sw)
-    }
-
-    /// Send like a T=0 terminal: `61xx` is followed by GET RESPONSE until everything is out.
-    pub fn raw(&mut self, apdu: &[u8]) -> (Vec<u8>, u16) {
-        let (mut data, mut sw) = self.once(apdu);
-        while sw >> 8 == 0x61 {
-            let (more, s) = self.once(&[0x00, 0xC0, 0x00, 0x00, sw as u8]);
-            data.extend_from_slice(&more);
-            sw = s;
-        }
-        (data, sw)
-    }
-
-    pub fn tx(&mut self, apdu: &str) -> (Vec<u8>, u16) {
-        self.raw(&h(apdu))
-    }
-
-    pub fn sw(&mut self, apdu: &str) -> u16 {
-        self.tx(apdu).1
-    }
-
-    #[track_caller]
-    pub fn ok(&mut self, apdu: &str) -> Vec<u8> {
-        let (d, sw) = self.tx(apdu);
-        assert_eq!(sw, 0x9000, "{apdu} answered {sw:04X}");
-        d
-    }
-
-    #[track_caller]
-    pub fn expect(&mut self, apdu: &str, want: u16) -> Vec<u8> {
-        let (d, sw) = self.tx(apdu);
-        assert_eq!(sw, want, "{apdu} answered {sw:04X}, wanted {want:04X}");
-        d
-    }
-
-    /// Send, require `want`, and require the NVM image (journal included) unchanged.
-    #[track_caller]
-    pub fn refuse(&mut self, apdu: &str, want: u16) {
-        self.refuse_raw(&h(apdu), want);
-    }
-
-    #[track_caller]
-    pub fn refuse_raw(&mut self, apdu: &[u8], want: u16) {
-        let before = self.image();
-        let (_, sw) = self.raw(apdu);
-        assert_eq!(
-            sw,
-            want,
-            "{} answered {sw:04X}, wanted {want:04X}",
-            hex::encode_upper(apdu)
-        );
-        assert_same_image(&before, &self.image(), &hex::encode_upper(apdu));
-    }
-
-    pub fn challenge(&mut self, n: u8) -> Vec<u8> {
-        let (d, sw) = self.raw(&[0x00, 0x84, 0x00, 0x00, n]);
-        assert_eq!(sw, 0x9000);
-        d
-    }
-
-    /// EXTERNAL AUTHENTICATE with 3DES key `id` of the current DF.
-    pub fn ext_auth(&mut self, id: u8, key: &[u8; 16]) -> u16 {
-        let ch = self.challenge(4);
-        let mut block = vec![0u8; 8];
-        block[..4].copy_from_slice(&ch);
-        terminal::encrypt_block(Alg::Tdes, key, &mut block);
-        let mut apdu = vec![0x00, 0x82, 0x00, id, 8];
-        apdu.extend_from_slice(&block);
-        self.raw(&apdu).1
+        Card(cos_test_support::Card::from_image(image, rng, vec![applet]))
     }
 
     /// An issuer command under the ADF's line-protection key (CLA 84, MAC over the header ‖ Lc ‖
@@ -233,44 +110,9 @@ impl Card {
         self.raw(&apdu).1
     }
 
-    /// Power off and on again: RAM state lost, NVM kept, recovery run.
-    pub fn power_cycle(&mut self) {
-        let (mut nvm, rng) = self.kernel.take().unwrap().power_off();
-        nvm.power_cycle();
-        let kernel = {
-            let mut refs: [&mut dyn Applet; 1] = [&mut *self.applet];
-            Kernel::power_on(nvm, rng, &mut refs)
-                .map_err(|e| e.0)
-                .unwrap()
-        };
-        self.kernel = Some(kernel);
-    }
-
-    pub fn image(&mut self) -> Vec<u8> {
-        self.kernel().store().nvm().as_bytes().to_vec()
-    }
-
-    /// Program operations issued by the NVM so far.
-    pub fn programs(&mut self) -> u64 {
-        self.kernel().store().nvm().programs()
-    }
-
-    /// Arm a power cut on program operation `k` from now.
-    pub fn arm_tear(&mut self, k: u64, mode: TearMode) {
-        self.kernel().store_mut().nvm_mut().arm_tear(k, mode);
-    }
-
-    pub fn power_lost(&mut self) -> bool {
-        self.kernel().store().nvm().is_power_lost()
-    }
-
     #[track_caller]
     pub fn select_adf(&mut self) -> Vec<u8> {
         self.ok(&format!("00A4 0400 09 {AID}"))
-    }
-
-    pub fn verify_pin(&mut self, pin: &str) -> u16 {
-        self.sw(&format!("0020 0000 {:02X} {pin}", pin.len() / 2))
     }
 
     /// GET BALANCE (`p2` 01 ED, 02 EP).
@@ -294,16 +136,6 @@ impl Card {
         (1..=255u8)
             .take_while(|n| self.raw(&[0x00, 0xB2, *n, 0xC4, 0x00]).1 == 0x9000)
             .count()
-    }
-}
-
-#[track_caller]
-pub fn assert_same_image(before: &[u8], after: &[u8], what: &str) {
-    if let Some(i) = before.iter().zip(after).position(|(a, b)| a != b) {
-        panic!(
-            "{what}: NVM changed at offset {i:#06X} ({:02X} -> {:02X})",
-            before[i], after[i]
-        );
     }
 }
 
@@ -447,14 +279,7 @@ pub fn write_keyset(card: &mut Card, set: &KeySet) {
 
 /// FMCOS-style personalisation of the purse ADF.
 pub fn personalise(card: &mut Card, sets: &[KeySet], layout: Layout) {
-    card.ok("00A4 0000 02 3F00");
-    assert_eq!(card.ext_auth(0x00, &TRANSPORT_KEY), 0x9000);
-    card.ok("800E 0000 00");
-    card.ok("80E0 0000 07 3F 0060 01 F0 FFFF");
-    card.ok(&format!(
-        "80D4 0100 15 39 F0 F0 0F 33 {}",
-        hex::encode(MASTER_KEY)
-    ));
+    card.init_mf();
     // The purse ADF: 0x0600 bytes, create right F0, erase right 0F.
     card.ok(&format!("80E0 3F01 11 38 0600 F0 0F 95 FFFF {AID}"));
     card.ok(&format!("00A4 0400 09 {AID}"));
@@ -598,12 +423,15 @@ pub struct Done {
     pub tac: [u8; 4],
 }
 
-fn be32(b: &[u8]) -> u32 {
-    u32::from_be_bytes(b.try_into().unwrap())
-}
-
-fn be24(b: &[u8]) -> u32 {
-    u32::from_be_bytes([0, b[0], b[1], b[2]])
+/// Send `apdu`; on 9000 require an answer of `len` bytes and return it, else the status word.
+#[track_caller]
+fn answer(card: &mut Card, apdu: &[u8], len: usize, what: &str) -> Result<Vec<u8>, u16> {
+    let (d, sw) = card.raw(apdu);
+    if sw != 0x9000 {
+        return Err(sw);
+    }
+    assert_eq!(d.len(), len, "{what} answer length");
+    Ok(d)
 }
 
 #[derive(Clone)]
@@ -656,11 +484,8 @@ impl Terminal {
         index: u8,
         amount: u32,
     ) -> Result<OnlineInit, u16> {
-        let (d, sw) = card.raw(&self.init_apdu(p1, p2, index, amount));
-        if sw != 0x9000 {
-            return Err(sw);
-        }
-        assert_eq!(d.len(), 16, "INITIALIZE answer length");
+        let apdu = self.init_apdu(p1, p2, index, amount);
+        let d = answer(card, &apdu, 16, "INITIALIZE")?;
         Ok(OnlineInit {
             balance: be32(&d[0..4]),
             atc: u16::from_be_bytes([d[4], d[5]]),
@@ -780,11 +605,8 @@ impl Terminal {
         index: u8,
         amount: u32,
     ) -> Result<PurchaseInit, u16> {
-        let (d, sw) = card.raw(&self.init_apdu(p1, p2, index, amount));
-        if sw != 0x9000 {
-            return Err(sw);
-        }
-        assert_eq!(d.len(), 15, "INITIALIZE FOR PURCHASE answer length");
+        let apdu = self.init_apdu(p1, p2, index, amount);
+        let d = answer(card, &apdu, 15, "INITIALIZE FOR PURCHASE")?;
         Ok(PurchaseInit {
             balance: be32(&d[0..4]),
             atc: u16::from_be_bytes([d[4], d[5]]),
@@ -960,15 +782,8 @@ impl Terminal {
 
     /// INITIALIZE FOR UPDATE: balance, online ATC, old limit, version, alg, random, MAC1.
     pub fn init_update(&self, card: &mut Card, index: u8) -> Result<OnlineInit, u16> {
-        let (d, sw) = card.raw(&cat(&[
-            &[0x80, 0x50, 0x04, 0x01, 0x07, index],
-            &self.id,
-            &[0x13],
-        ]));
-        if sw != 0x9000 {
-            return Err(sw);
-        }
-        assert_eq!(d.len(), 19, "INITIALIZE FOR UPDATE answer length");
+        let apdu = cat(&[&[0x80, 0x50, 0x04, 0x01, 0x07, index], &self.id, &[0x13]]);
+        let d = answer(card, &apdu, 19, "INITIALIZE FOR UPDATE")?;
         Ok(OnlineInit {
             balance: be32(&d[0..4]),
             atc: u16::from_be_bytes([d[4], d[5]]),
@@ -1038,15 +853,8 @@ impl Terminal {
 
     /// GET TRANSACTION PROVE for `ty` and counter `atc`.
     pub fn prove(&self, card: &mut Card, ty: u8, atc: u16) -> Result<([u8; 4], [u8; 4]), u16> {
-        let (d, sw) = card.raw(&cat(&[
-            &[0x80, 0x5A, 0x00, ty, 0x02],
-            &atc.to_be_bytes(),
-            &[0x08],
-        ]));
-        if sw != 0x9000 {
-            return Err(sw);
-        }
-        assert_eq!(d.len(), 8);
+        let apdu = cat(&[&[0x80, 0x5A, 0x00, ty, 0x02], &atc.to_be_bytes(), &[0x08]]);
+        let d = answer(card, &apdu, 8, "GET TRANSACTION PROVE")?;
         Ok((d[..4].try_into().unwrap(), d[4..].try_into().unwrap()))
     }
 }

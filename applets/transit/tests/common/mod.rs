@@ -1,27 +1,17 @@
-//! Test harness: a real kernel in RAM with the transit and PPSE applets, an FMCOS-style
+//! Test harness of the transit tests: the shared card of `cos-test-support` (one harness for the
+//! kernel's and the applets' tests) with the transit and PPSE applets, an FMCOS-style
 //! personalisation of the transit ADF (interoperable files, composite records, the EP, purse
-//! keys), and a small reference terminal that computes every MAC with the RustCrypto `des` crate
-//! directly (never cos-crypto) and checks every MAC2 and TAC the card returns.
-#![allow(
-    dead_code,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+//! keys), and a small reference terminal that checks every MAC2 and TAC the card returns with the
+//! shared host crypto (RustCrypto `des` directly, never cos-crypto).
+// Each test binary uses a different part of the harness (and of its re-exports).
+#![allow(dead_code, unused_imports)]
 
-use cipher::{BlockCipherEncrypt, KeyInit};
 use cos_core::applet::Applet;
-use cos_core::nvm::{MemNvm, TearMode};
-use cos_core::{FormatConfig, Kernel, SeededRng};
+use cos_core::SeededRng;
+use cos_test_support::purse::{self, Alg};
+pub use cos_test_support::{cat, h};
 use transit::{Ppse, Transit};
 
-/// 16 KiB of EEPROM with 64-byte pages.
-pub const SIZE: usize = 16 * 1024;
-pub type Nvm = MemNvm<SIZE>;
-
-pub const TRANSPORT_KEY: [u8; 16] = [0xFF; 16];
-pub const MASTER_KEY: [u8; 16] = *b"MASTER-KEY-01234";
 pub const AID: &str = "A000000632010105";
 /// Card number (ASN) in EF 15, first nibble 0 (shown as 19 digits).
 pub const ASN: &str = "03104000000000000042";
@@ -34,18 +24,13 @@ pub const TERMINAL: [u8; 6] = [0x33, 0x04, 0x00, 0x00, 0x00, 0x01];
 pub const DATE: [u8; 4] = [0x20, 0x26, 0x03, 0x01];
 pub const TIME: [u8; 3] = [0x08, 0x30, 0x00];
 
-pub fn h(s: &str) -> Vec<u8> {
-    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    hex::decode(s).unwrap()
-}
-
 // ---------------------------------------------------------------------------------------------
 // Card
 
-pub struct Card {
-    kernel: Option<Kernel<Nvm, SeededRng>>,
-    applets: Vec<Box<dyn Applet>>,
-}
+cos_test_support::card_newtype!(
+    /// The shared card with the transit and PPSE applets.
+    pub struct Card(SeededRng)
+);
 
 fn applets() -> Vec<Box<dyn Applet>> {
     vec![Box::new(Transit::default()), Box::new(Ppse::default())]
@@ -53,148 +38,15 @@ fn applets() -> Vec<Box<dyn Applet>> {
 
 impl Card {
     pub fn blank() -> Card {
-        let cfg = FormatConfig {
-            transport_key: TRANSPORT_KEY,
-            ..FormatConfig::default()
-        };
-        let nvm = Kernel::<Nvm, SeededRng>::format(Nvm::new(64), &cfg, &mut SeededRng::new(0x10))
-            .unwrap();
-        Card::power_on_with(nvm, SeededRng::new(11))
-    }
-
-    fn power_on_with(nvm: Nvm, rng: SeededRng) -> Card {
-        let mut applets = applets();
-        let kernel = {
-            let mut refs: Vec<&mut dyn Applet> = applets
-                .iter_mut()
-                .map(|a| &mut **a as &mut dyn Applet)
-                .collect();
-            Kernel::power_on(nvm, rng, &mut refs)
-                .map_err(|e| e.0)
-                .unwrap()
-        };
-        Card {
-            kernel: Some(kernel),
-            applets,
-        }
+        Card(cos_test_support::Card::blank(SeededRng::new(11), applets()))
     }
 
     pub fn from_image(image: &[u8]) -> Card {
-        Card::power_on_with(Nvm::from_bytes(64, image), SeededRng::new(5))
-    }
-
-    pub fn kernel(&mut self) -> &mut Kernel<Nvm, SeededRng> {
-        self.kernel.as_mut().unwrap()
-    }
-
-    /// One APDU, no GET RESPONSE: (data, sw).
-    pub fn once(&mut self, apdu: &[u8]) -> (Vec<u8>, u16) {
-        let mut out = [0u8; 600];
-        let n = {
-            let Card { kernel, applets } = self;
-            let mut refs: Vec<&mut dyn Applet> = applets
-                .iter_mut()
-                .map(|a| &mut **a as &mut dyn Applet)
-                .collect();
-            kernel.as_mut().unwrap().transmit(apdu, &mut out, &mut refs)
-        };
-        assert!(n >= 2, "no status word");
-        let sw = u16::from_be_bytes([out[n - 2], out[n - 1]]);
-        (out[..n - 2].to_vec(), sw)
-    }
-
-    /// Like a T=0 terminal: `61xx` followed by GET RESPONSE.
-    pub fn raw(&mut self, apdu: &[u8]) -> (Vec<u8>, u16) {
-        let (mut data, mut sw) = self.once(apdu);
-        while sw >> 8 == 0x61 {
-            let (more, s) = self.once(&[0x00, 0xC0, 0x00, 0x00, sw as u8]);
-            data.extend_from_slice(&more);
-            sw = s;
-        }
-        (data, sw)
-    }
-
-    pub fn tx(&mut self, apdu: &str) -> (Vec<u8>, u16) {
-        self.raw(&h(apdu))
-    }
-
-    pub fn sw(&mut self, apdu: &str) -> u16 {
-        self.tx(apdu).1
-    }
-
-    #[track_caller]
-    pub fn ok(&mut self, apdu: &str) -> Vec<u8> {
-        let (d, sw) = self.tx(apdu);
-        assert_eq!(sw, 0x9000, "{apdu} answered {sw:04X}");
-        d
-    }
-
-    /// Send, require `want`, and require the NVM image (journal included) unchanged.
-    #[track_caller]
-    pub fn refuse(&mut self, apdu: &str, want: u16) {
-        self.refuse_raw(&h(apdu), want);
-    }
-
-    #[track_caller]
-    pub fn refuse_raw(&mut self, apdu: &[u8], want: u16) {
-        let before = self.image();
-        let (_, sw) = self.raw(apdu);
-        assert_eq!(
-            sw,
-            want,
-            "{} answered {sw:04X}, wanted {want:04X}",
-            hex::encode_upper(apdu)
-        );
-        assert_eq!(
-            before,
-            self.image(),
-            "{}: NVM changed",
-            hex::encode_upper(apdu)
-        );
-    }
-
-    pub fn ext_auth(&mut self, id: u8, key: &[u8; 16]) -> u16 {
-        let (ch, sw) = self.raw(&[0x00, 0x84, 0x00, 0x00, 0x04]);
-        assert_eq!(sw, 0x9000);
-        let mut block = [0u8; 8];
-        block[..4].copy_from_slice(&ch);
-        tdes(key, &mut block);
-        let mut apdu = vec![0x00, 0x82, 0x00, id, 8];
-        apdu.extend_from_slice(&block);
-        self.raw(&apdu).1
-    }
-
-    pub fn power_cycle(&mut self) {
-        let (mut nvm, rng) = self.kernel.take().unwrap().power_off();
-        nvm.power_cycle();
-        let kernel = {
-            let mut refs: Vec<&mut dyn Applet> = self
-                .applets
-                .iter_mut()
-                .map(|a| &mut **a as &mut dyn Applet)
-                .collect();
-            Kernel::power_on(nvm, rng, &mut refs)
-                .map_err(|e| e.0)
-                .unwrap()
-        };
-        self.kernel = Some(kernel);
-    }
-
-    /// The reader's protocol (T=0 by default; gates and phones speak T=CL).
-    pub fn set_protocol(&mut self, p: cos_core::apdu::Protocol) {
-        self.kernel().set_protocol(p);
-    }
-
-    pub fn image(&mut self) -> Vec<u8> {
-        self.kernel().store().nvm().as_bytes().to_vec()
-    }
-
-    pub fn programs(&mut self) -> u64 {
-        self.kernel().store().nvm().programs()
-    }
-
-    pub fn arm_tear(&mut self, k: u64, mode: TearMode) {
-        self.kernel().store_mut().nvm_mut().arm_tear(k, mode);
+        Card(cos_test_support::Card::from_image(
+            image,
+            SeededRng::new(5),
+            applets(),
+        ))
     }
 
     #[track_caller]
@@ -274,14 +126,7 @@ pub fn initial_records() -> Vec<Vec<u8>> {
 }
 
 pub fn personalise(card: &mut Card, omit: Omit) {
-    card.ok("00A4 0000 02 3F00");
-    assert_eq!(card.ext_auth(0x00, &TRANSPORT_KEY), 0x9000);
-    card.ok("800E 0000 00");
-    card.ok("80E0 0000 07 3F 0060 01 F0 FFFF");
-    card.ok(&format!(
-        "80D4 0100 15 39 F0 F0 0F 33 {}",
-        hex::encode(MASTER_KEY)
-    ));
+    card.init_mf();
     // The transit ADF.
     card.ok(&format!("80E0 1002 10 38 0800 F0 0F 95 FFFF {AID}"));
     card.ok(&format!("00A4 0400 08 {AID}"));
@@ -362,48 +207,22 @@ pub fn card() -> Card {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Host crypto (RustCrypto `des` directly)
-
-pub fn tdes(key: &[u8; 16], block: &mut [u8; 8]) {
-    let c = des::TdesEde2::new_from_slice(key).unwrap();
-    c.encrypt_block(block.into());
-}
-
-pub fn des(key: &[u8], block: &mut [u8; 8]) {
-    let c = des::Des::new_from_slice(key).unwrap();
-    c.encrypt_block(block.into());
-}
+// Host crypto (the shared RustCrypto purse crypto, 3DES / single DES only)
 
 /// ISO 9797-1 MAC algorithm 1, padding method 2, single DES, zero IV; leftmost 4 bytes.
 pub fn mac(key8: &[u8], data: &[u8]) -> [u8; 4] {
-    let mut d = data.to_vec();
-    d.push(0x80);
-    while !d.len().is_multiple_of(8) {
-        d.push(0);
-    }
-    let mut h = [0u8; 8];
-    for blk in d.chunks(8) {
-        for (x, y) in h.iter_mut().zip(blk) {
-            *x ^= y;
-        }
-        des(key8, &mut h);
-    }
-    h[..4].try_into().unwrap()
+    assert_eq!(key8.len(), 8, "single-DES MAC key");
+    purse::mac(Alg::Tdes, key8, data)
 }
 
 pub fn session(key: &[u8; 16], input: &[u8]) -> [u8; 8] {
-    let mut b: [u8; 8] = input.try_into().unwrap();
-    tdes(key, &mut b);
-    b
+    purse::session_key(Alg::Tdes, key, input.try_into().unwrap())
+        .try_into()
+        .unwrap()
 }
 
 pub fn tac(data: &[u8]) -> [u8; 4] {
-    let k: Vec<u8> = DTK[..8].iter().zip(&DTK[8..]).map(|(a, b)| a ^ b).collect();
-    mac(&k, data)
-}
-
-pub fn cat(parts: &[&[u8]]) -> Vec<u8> {
-    parts.concat()
+    purse::tac(Alg::Tdes, &DTK, data)
 }
 
 // ---------------------------------------------------------------------------------------------

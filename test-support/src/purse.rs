@@ -1,7 +1,6 @@
-//! The host-side reference terminal: issuer key diversification, PBOC session keys, MACs and TACs,
-//! written from `shared/spec/pboc-purse.md` with the RustCrypto block ciphers and CMAC used
-//! **directly** — never `cos-crypto` — so that it is an oracle independent of the card's code.
-#![allow(dead_code, clippy::unwrap_used, clippy::indexing_slicing)]
+//! The host-side reference terminal's crypto: issuer key diversification, PBOC session keys, MACs
+//! and TACs, written from `shared/spec/pboc-purse.md` with the RustCrypto block ciphers and CMAC
+//! used **directly** — never `cos-crypto` — so that it is an oracle independent of the card's code.
 
 use cipher::{BlockCipherEncrypt, KeyInit};
 
@@ -17,8 +16,10 @@ pub enum Alg {
 }
 
 impl Alg {
+    /// Every algorithm, in key-index order of the standard test card.
     pub const ALL: [Alg; 3] = [Alg::Tdes, Alg::Sm4, Alg::Aes];
 
+    /// The PBOC algorithm id the card reports.
     pub fn id(self) -> u8 {
         match self {
             Alg::Tdes => 0x00,
@@ -27,6 +28,7 @@ impl Alg {
         }
     }
 
+    /// The cipher's block size in bytes.
     pub fn block(self) -> usize {
         match self {
             Alg::Tdes => 8,
