@@ -155,11 +155,12 @@ fn duplicates() {
 #[test]
 fn out_of_space() {
     let mut c = in_adf();
-    // 1024 bytes: key file 256 + EFs 30 + 16 + 48 + 40 + 64 + 16 = 470 used, 554 free.
-    c.refuse("80E0 0021 07 28 022B F0 F0 FFFF", 0x6A84);
-    c.refuse("80E0 4F01 0E 38 022B F0 F0 95 FFFF D15600000501", 0x6A84);
+    // 1024 bytes: key file 256 + EFs 30 + 16 + 48 + 45 (5 cyclic records of 8 bytes, each with
+    // its mark) + 64 + 16 = 475 used, 549 free.
+    c.refuse("80E0 0021 07 28 0226 F0 F0 FFFF", 0x6A84);
+    c.refuse("80E0 4F01 0E 38 0226 F0 F0 95 FFFF D15600000501", 0x6A84);
     c.refuse("80E0 0021 07 2A FF FF F0 F0 FFFF", 0x6A84);
-    c.ok("80E0 0021 07 28 022A F0 F0 FFFF");
+    c.ok("80E0 0021 07 28 0225 F0 F0 FFFF");
     c.refuse("80E0 0022 07 28 0001 F0 F0 FFFF", 0x6A84);
     // A sub-DF's quota bounds what is created inside it.
     let mut c = in_adf();

@@ -347,8 +347,10 @@ impl AreaProfile {
 /// Bytes a file takes from the quota.
 fn file_size(f: &crate::profile::FileSpec) -> u32 {
     match f.file_type {
-        FileType::Fixed | FileType::Cyclic => {
-            u32::from(f.records.unwrap_or(1)) * u32::from(f.record_len.unwrap_or(1))
+        FileType::Fixed => u32::from(f.records.unwrap_or(1)) * u32::from(f.record_len.unwrap_or(1)),
+        // A cyclic record carries a one-byte mark (docs/nvm-format.md).
+        FileType::Cyclic => {
+            u32::from(f.records.unwrap_or(1)) * (u32::from(f.record_len.unwrap_or(1)) + 1)
         }
         FileType::Internal => u32::from(f.size.unwrap_or(24).min(255)),
         _ => u32::from(f.size.unwrap_or(0)),

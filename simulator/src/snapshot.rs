@@ -61,6 +61,19 @@ impl FileState {
     pub fn protection(&self) -> u8 {
         self.slot[9] & 0xC0
     }
+    /// Records written so far into a cyclic EF: the slots whose one-byte mark is set (each
+    /// record is `mark ‖ record`, `docs/nvm-format.md`); 0 for any other file.
+    pub fn cyclic_records(&self) -> usize {
+        if self.kind() != 0x2E {
+            return 0;
+        }
+        let stride = usize::from(self.slot[17]) + 1;
+        self.body
+            .iter()
+            .step_by(stride)
+            .filter(|&&m| m != 0)
+            .count()
+    }
 }
 
 /// The logical persistent state of a card.

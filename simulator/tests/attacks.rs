@@ -357,9 +357,9 @@ fn zero_amount_purchase_and_load_move_no_money() {
     assert_eq!(&newest[5..9], &[0, 0, 0, 0], "amount 0.00 in the log");
 }
 
-/// Set the purse EF's bytes `at..` to `bytes` by hand (a card at the end of its counters),
-/// after one more transaction so that recovery does not replay the page back.
-fn with_purse_bytes(c: &mut SimCard, at: usize, bytes: &[u8]) -> SimCard {
+/// Set the purse EF's bytes `at..` to `bytes`, for each patch, by hand (a card at the end of its
+/// counters), after one more transaction so that recovery does not replay the page back.
+fn with_purse_bytes(c: &mut SimCard, patches: &[(usize, &[u8])]) -> SimCard {
     let h = Host::new();
     let s = snapshot(c);
     h.select_ddf(c).unwrap();
@@ -381,15 +381,24 @@ fn with_purse_bytes(c: &mut SimCard, at: usize, bytes: &[u8]) -> SimCard {
         .values()
         .find(|f| f.kind() == 0x2F && f.parent() == purse_df && f.fid() == 0x0002)
         .unwrap();
-    let off = data_start + usize::from(u16::from_be_bytes([ep.slot[10], ep.slot[11]])) + at;
-    image[off..off + bytes.len()].copy_from_slice(bytes);
+    let body = data_start + usize::from(u16::from_be_bytes([ep.slot[10], ep.slot[11]]));
+    for (at, bytes) in patches {
+        image[body + at..body + at + bytes.len()].copy_from_slice(bytes);
+    }
     card(&image, 21)
 }
 
 #[test]
 fn atc_at_its_limit_refuses_the_next_transaction_9402() {
     let h = Host::new();
-    let mut c = with_purse_bytes(&mut funded(), 4, &[0xFF, 0xFF, 0xFF, 0xFF]);
+    use e_purse::state::{OFFLINE_ATC_AT, ONLINE_ATC_AT};
+    let mut c = with_purse_bytes(
+        &mut funded(),
+        &[
+            (ONLINE_ATC_AT, &[0xFF, 0xFF]),
+            (OFFLINE_ATC_AT, &[0xFF, 0xFF]),
+        ],
+    );
     h.select_aid(&mut c, PURSE_AID).unwrap();
     let before = snapshot(&c);
     assert_eq!(
@@ -407,7 +416,8 @@ fn atc_at_its_limit_refuses_the_next_transaction_9402() {
 fn load_up_to_the_maximum_balance_and_not_a_fen_more_9401() {
     let h = Host::new();
     // 99 999.99 yuan in the EP: 1 fen fits, 2 do not (maximum 100 000.00).
-    let mut c = with_purse_bytes(&mut funded(), 0, &9_999_999u32.to_be_bytes());
+    let at = e_purse::state::BALANCE_AT;
+    let mut c = with_purse_bytes(&mut funded(), &[(at, &9_999_999u32.to_be_bytes())]);
     h.select_aid(&mut c, PURSE_AID).unwrap();
     assert_eq!(
         h.sw(&mut c, &hx("80500002 0B 01 00000002 112233445566 10")),

@@ -604,7 +604,7 @@ fn settlement_refusals() {
     let c = si.challenge();
     assert_eq!(
         si.sw(&apdu(0x00, 0x82, 0x00, 0x01, &cryptogram(&k, &c), None)),
-        0x63C2
+        0x6300
     );
     assert_eq!(si.ext_auth(1, key_names::MEDICAL), 0x9000);
     // Plain (CLA 80): 6982. No challenge: 6984. Short: 6987. Bad MAC: 6988.
@@ -817,7 +817,7 @@ fn a_forged_card_is_detected() {
         s.authenticate(),
         Err(HospitalError::Refused {
             step: "EXTERNAL AUTHENTICATE",
-            sw: 0x63C2
+            sw: 0x6300
         })
     );
     // An expired card is turned away.
@@ -917,7 +917,6 @@ fn nested_dfs_and_elements_in_the_profile() {
 struct DdfModel {
     level: u8,
     pin_tries: u8,
-    key_tries: [u8; 3],
     /// Current value of the updatable element of EF05 (card number), EF06 (name), EF09
     /// (personnel category).
     values: [Vec<u8>; 3],
@@ -994,7 +993,6 @@ fn run_ddf(ops: &[DdfOp], seed: u64) -> Result<(), TestCaseError> {
     let mut m = DdfModel {
         level: 0,
         pin_tries: 3,
-        key_tries: [3; 3],
         values: initial_values(),
     };
     // A valid update of each target captured earlier, for replays.
@@ -1022,15 +1020,12 @@ fn run_ddf(ops: &[DdfOp], seed: u64) -> Result<(), TestCaseError> {
                 } else {
                     si.ext_auth_wrong(k as u8)
                 };
-                let want = if m.key_tries[k] == 0 {
-                    0x6983
-                } else if correct {
-                    m.key_tries[k] = 3;
+                // External-authentication keys are not try-limited (docs/reliability.md).
+                let want = if correct {
                     m.level = KEY_NEXT[k];
                     0x9000
                 } else {
-                    m.key_tries[k] -= 1;
-                    0x63C0 | u16::from(m.key_tries[k])
+                    0x6300
                 };
                 prop_assert_eq!(sw, want, "{}", ctx);
             }
@@ -1178,7 +1173,6 @@ fn run_medical(ops: &[MedOp], seed: u64) -> Result<(), TestCaseError> {
     let mut si = Si::new(seed);
     prop_assert_eq!(si.select_medical(), 0x9000);
     let mut level = 0u8;
-    let mut tries = [3u8; 2];
     let mut account = AccountSummary::default();
     let mut log: Vec<SettlementRecord> = Vec::new();
     let mut captured: Option<Vec<u8>> = None;
@@ -1192,15 +1186,12 @@ fn run_medical(ops: &[MedOp], seed: u64) -> Result<(), TestCaseError> {
                 } else {
                     si.ext_auth_wrong(k as u8)
                 };
-                let want = if tries[k] == 0 {
-                    0x6983
-                } else if correct {
-                    tries[k] = 3;
+                // External-authentication keys are not try-limited (docs/reliability.md).
+                let want = if correct {
                     level = next[k];
                     0x9000
                 } else {
-                    tries[k] -= 1;
-                    0x63C0 | u16::from(tries[k])
+                    0x6300
                 };
                 prop_assert_eq!(sw, want, "{}", ctx);
             }

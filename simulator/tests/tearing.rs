@@ -142,8 +142,8 @@ fn kernel_secrets() -> Vec<Scenario> {
             purse_again(),
         ),
         scenario(
-            "EXTERNAL AUTHENTICATE, right key",
-            funded_image(),
+            "EXTERNAL AUTHENTICATE, right key (try-limited key)",
+            try_limited_image(),
             flow(|c, arm| {
                 let h = Host::new();
                 h.select_ddf(c)?;
@@ -156,8 +156,8 @@ fn kernel_secrets() -> Vec<Scenario> {
             purse_again(),
         ),
         scenario(
-            "EXTERNAL AUTHENTICATE, wrong cryptogram",
-            funded_image(),
+            "EXTERNAL AUTHENTICATE, wrong cryptogram (try-limited key)",
+            try_limited_image(),
             flow(|c, arm| {
                 let h = Host::new();
                 h.select_ddf(c)?;
@@ -539,14 +539,20 @@ fn e_purse() -> Vec<Scenario> {
         purse("UPDATE OVERDRAW LIMIT (ED)", true, |h, c| {
             h.overdraw(c, 2_000)
         }),
-        purse(
+        scenario(
             "CREDIT FOR LOAD, wrong MAC2 (try-limited key)",
-            false,
-            |h, c| bad_credit(h, c, 0x9302),
+            try_limited_image(),
+            flow(|c, arm| {
+                let h = Host::new();
+                h.select_aid(c, PURSE_AID)?;
+                arm.at(c)?;
+                bad_credit(&h, c, 0x9302)
+            }),
+            purse_again(),
         ),
         scenario(
             "CREDIT FOR LOAD, wrong MAC2, last try (locks the application)",
-            funded_image(),
+            try_limited_image(),
             flow(|c, arm| {
                 let h = Host::new();
                 h.select_aid(c, PURSE_AID)?;
@@ -1020,7 +1026,8 @@ fn the_checker_sees_a_torn_purchase_and_a_refunded_try() {
         .unwrap()
         .data_start();
     let off = data_start + usize::from(u16::from_be_bytes([f.slot[10], f.slot[11]]));
-    image[off..off + 4].copy_from_slice(&before.files[slot].body[..4]);
+    let bal = e_purse::state::BALANCE_AT;
+    image[off + bal..off + bal + 4].copy_from_slice(&before.files[slot].body[bal..bal + 4]);
     let torn = snapshot(&card(&image, 11));
     assert!(!torn.same_except_tries(&before), "the log record is new");
     assert!(!torn.same_except_tries(&after), "the balance is old");
@@ -1081,7 +1088,7 @@ mod state_machine {
         ep: u32,
         transit: u32,
         loans: BTreeSet<String>,
-        settlements: u8,
+        settlements: usize,
     }
 
     fn item(n: u8) -> String {
@@ -1148,7 +1155,7 @@ mod state_machine {
             ep,
             transit,
             loans,
-            settlements: log.slot[14],
+            settlements: log.cyclic_records(),
         }
     }
 

@@ -13,10 +13,10 @@
 //!
 //! | offset | size | field |
 //! |---|---|---|
-//! | 0 | 4 | balance (available, fen) |
-//! | 4 | 2 | online ATC (loads, unloads, limit updates) |
-//! | 6 | 2 | offline ATC (purchases, withdrawals) |
-//! | 8 | 3 | overdraw limit |
+//! | 0 | 3 | overdraw limit |
+//! | 3 | 2 | online ATC (loads, unloads, limit updates) |
+//! | 5 | 4 | balance (available, fen) |
+//! | 9 | 2 | offline ATC (purchases, withdrawals) |
 //! | 11 | 1 | type of the last transaction (`00`: none yet) |
 //! | 12 | 2 | its counter after the transaction (what GET TRANSACTION PROVE expects) |
 //! | 14 | 4 | its MAC2 (load: the host's MAC2; purchase: the card's MAC2; unload: MAC3) |
@@ -24,12 +24,23 @@
 //! | 22 | 2 | reserved, `00 00` |
 //!
 //! A freshly created (zero-filled) EF is an empty purse with no transaction.
+//!
+//! Why this order: what a purchase changes (balance, offline ATC, prove data) is one run of 17
+//! bytes, and a load's (online ATC to prove data) one of 19, so the journal record of a purchase
+//! with its log record stays within one 64-byte page even when the log record straddles two
+//! data pages — at most 4 page programs per purchase (`docs/performance.md`).
 
 use crate::types::{Amount, Atc, DateTime, Mac4, OverdrawLimit, TerminalId, TransactionType};
 use cos_core::apdu::Sw;
 
 /// Bytes of purse state the applet keeps in each purse EF (the EF may be larger).
 pub const PURSE_STATE_LEN: usize = 24;
+/// Where the online ATC sits in the purse EF body (see the table above).
+pub const ONLINE_ATC_AT: usize = 3;
+/// Where the balance sits in the purse EF body.
+pub const BALANCE_AT: usize = 5;
+/// Where the offline ATC sits in the purse EF body.
+pub const OFFLINE_ATC_AT: usize = 9;
 /// Length of a transaction-log record (JR/T 0025 Part 2, EF `18`).
 pub const LOG_RECORD_LEN: usize = 23;
 
@@ -70,14 +81,14 @@ impl PurseState {
     /// Encode as stored.
     pub fn encode(&self) -> [u8; PURSE_STATE_LEN] {
         let mut b = [0u8; PURSE_STATE_LEN];
-        let (bal, rest) = b.split_at_mut(4);
-        bal.copy_from_slice(&self.balance.to_bytes());
+        let (lim, rest) = b.split_at_mut(3);
+        lim.copy_from_slice(&self.overdraw_limit.to_bytes());
         let (on, rest) = rest.split_at_mut(2);
         on.copy_from_slice(&self.online_atc.to_bytes());
+        let (bal, rest) = rest.split_at_mut(4);
+        bal.copy_from_slice(&self.balance.to_bytes());
         let (off, rest) = rest.split_at_mut(2);
         off.copy_from_slice(&self.offline_atc.to_bytes());
-        let (lim, rest) = rest.split_at_mut(3);
-        lim.copy_from_slice(&self.overdraw_limit.to_bytes());
         if let Some(p) = self.last {
             let (ty, rest) = rest.split_at_mut(1);
             ty.copy_from_slice(&[p.transaction.code()]);
@@ -93,7 +104,7 @@ impl PurseState {
 
     /// Decode the stored bytes; an unknown transaction-type byte is a corrupt state (`6581`).
     pub fn decode(b: &[u8; PURSE_STATE_LEN]) -> Result<PurseState, Sw> {
-        let [b0, b1, b2, b3, a0, a1, f0, f1, l0, l1, l2, ty, p0, p1, m0, m1, m2, m3, t0, t1, t2, t3, _, _] =
+        let [l0, l1, l2, a0, a1, b0, b1, b2, b3, f0, f1, ty, p0, p1, m0, m1, m2, m3, t0, t1, t2, t3, _, _] =
             *b;
         let last = match ty {
             0 => None,
@@ -191,7 +202,7 @@ mod tests {
         assert_eq!(
             b,
             [
-                1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 6, 13, 14, 0x11, 0x12, 0x13, 0x14, 0x21, 0x22,
+                9, 10, 11, 5, 6, 1, 2, 3, 4, 7, 8, 6, 13, 14, 0x11, 0x12, 0x13, 0x14, 0x21, 0x22,
                 0x23, 0x24, 0, 0
             ]
         );

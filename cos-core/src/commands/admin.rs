@@ -140,12 +140,15 @@ fn parse_create(data: &[u8]) -> Result<NewFile<'_>, Sw> {
             if count == 0 || len == 0 {
                 return Err(Sw::WRONG_DATA);
             }
-            let kind = if ty & 0x3F == 0x2A {
-                FileKind::LinearFixed
+            // A cyclic record takes one more byte, its mark (fs::record); at most 254 of them.
+            let (kind, stride) = if ty & 0x3F == 0x2A {
+                (FileKind::LinearFixed, u16::from(len))
+            } else if count <= fs::entry::MAX_CYCLIC_RECORDS {
+                (FileKind::Cyclic, u16::from(len) + 1)
             } else {
-                FileKind::Cyclic
+                return Err(Sw::WRONG_DATA);
             };
-            data_ef(kind, u16::from(count) * u16::from(len), count, len)
+            data_ef(kind, u16::from(count) * stride, count, len)
         }
         0x2C | 0xAC | 0xEC => {
             short_tail(4)?;

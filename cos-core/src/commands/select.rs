@@ -320,7 +320,14 @@ pub fn fcp(e: &FileEntry, rsp: &mut Response<'_>) -> Result<(), Overflow> {
     if e.kind.is_df() {
         rsp.tlv(0x84, e.df_name())?;
     } else {
-        rsp.tlv(0x80, &e.size.to_be_bytes())?;
+        // ISO/IEC 7816-4 §5.3.3 tag 80: data bytes without structural information, so a cyclic
+        // file's record marks are not counted.
+        let data_bytes = if e.kind == FileKind::Cyclic {
+            u16::from(e.record_count) * u16::from(e.record_len)
+        } else {
+            e.size
+        };
+        rsp.tlv(0x80, &data_bytes.to_be_bytes())?;
         if e.sfi != 0 {
             rsp.tlv(0x88, &[e.sfi << 3])?;
         }

@@ -13,6 +13,9 @@ use cos_apdu::Fid;
 pub const ENTRY_SIZE: usize = 32;
 /// Longest DF name (ISO/IEC 7816-4 §8.2.1.2: an AID is at most 16 bytes).
 pub const MAX_DF_NAME: usize = 16;
+/// Most records a cyclic EF can hold: record marks run through 1..=255, so a full ring of at
+/// most 254 of them always has exactly one break, right after the newest record.
+pub const MAX_CYCLIC_RECORDS: u8 = 254;
 
 /// What a slot holds. The byte values are the FMCOS CREATE FILE type codes, so the on-card table and
 /// the personalisation scripts speak the same numbers (`docs/nvm-format.md`).
@@ -227,7 +230,9 @@ pub struct FileEntry {
     pub offset: u16,
     /// Body size in bytes (for a DF: its whole space quota, children included).
     pub size: u16,
-    /// Mutable state word: cyclic `(used << 8) | newest`, variable-record bytes used, DF bytes allocated.
+    /// Mutable state word: linear-fixed records appended, variable-record bytes used, DF bytes
+    /// allocated; 0 for cyclic files (their head is in the body's record marks, see
+    /// [`super::record`]).
     pub state_word: u16,
     /// Record count (fixed/cyclic) or 0.
     pub record_count: u8,
@@ -261,14 +266,10 @@ impl FileEntry {
         u32::from(self.size).saturating_sub(u32::from(self.state_word))
     }
 
-    /// Cyclic files: number of records written so far (≤ record_count).
-    pub fn cyclic_used(&self) -> u8 {
-        self.state_word.to_be_bytes()[0]
-    }
-
-    /// Cyclic files: physical index of the newest record.
-    pub fn cyclic_newest(&self) -> u8 {
-        self.state_word.to_be_bytes()[1]
+    /// Bytes of the body a record takes: cyclic records carry a one-byte mark in front.
+    pub fn record_stride(&self) -> u16 {
+        let mark = u16::from(self.kind == FileKind::Cyclic);
+        u16::from(self.record_len) + mark
     }
 
     /// Encode into a slot.
@@ -353,12 +354,12 @@ impl FileEntry {
             e.record_len = b[17];
             match kind {
                 FileKind::LinearFixed | FileKind::Cyclic => {
-                    let need = u16::from(e.record_count) * u16::from(e.record_len);
-                    if e.record_count == 0 || e.record_len == 0 || need > size {
+                    let need = u32::from(e.record_count) * u32::from(e.record_stride());
+                    if e.record_count == 0 || e.record_len == 0 || need > u32::from(size) {
                         return Err(CorruptEntry);
                     }
                     if kind == FileKind::Cyclic
-                        && (e.cyclic_used() > e.record_count || e.cyclic_newest() >= e.record_count)
+                        && (state_word != 0 || e.record_count > MAX_CYCLIC_RECORDS)
                     {
                         return Err(CorruptEntry);
                     }
@@ -397,8 +398,8 @@ mod tests {
                 LineProtection::Mac
             },
             offset: 100,
-            size: 230,
-            state_word: if kind == FileKind::Cyclic { 0x0304 } else { 0 },
+            size: 240,
+            state_word: 0,
             record_count: if kind.is_df() { 0 } else { 10 },
             record_len: if kind.is_df() { 0 } else { 23 },
             name,
@@ -448,9 +449,17 @@ mod tests {
         let mut e = sample(FileKind::LinearFixed);
         e.size = 20;
         assert_eq!(FileEntry::decode(&e.encode(), 4096), Err(CorruptEntry));
-        // cyclic head out of range
+        // cyclic: a state word (the head lives in the record marks), too many records, or no
+        // room for the marks
         let mut e = sample(FileKind::Cyclic);
         e.state_word = 0x010A;
+        assert_eq!(FileEntry::decode(&e.encode(), 4096), Err(CorruptEntry));
+        let mut e = sample(FileKind::Cyclic);
+        e.record_count = 255;
+        e.size = 255 * 24;
+        assert_eq!(FileEntry::decode(&e.encode(), 8192), Err(CorruptEntry));
+        let mut e = sample(FileKind::Cyclic);
+        e.size = 230;
         assert_eq!(FileEntry::decode(&e.encode(), 4096), Err(CorruptEntry));
     }
 }

@@ -26,8 +26,9 @@ pub use entry::{
 pub const HEADER_SIZE: u32 = 32;
 /// Magic of a formatted file system.
 pub const FS_MAGIC: [u8; 4] = *b"CCFS";
-/// File-system format version.
-pub const FS_VERSION: u8 = 1;
+/// File-system format version. Version 2 keeps a cyclic file's head in record marks in its body
+/// (version 1: in the file-table state word); a version-1 card header is refused as corrupt.
+pub const FS_VERSION: u8 = 2;
 /// Slot of the MF.
 pub const MF_SLOT: Slot = Slot(0);
 

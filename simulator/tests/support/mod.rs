@@ -60,6 +60,21 @@ pub fn issued_image_with(edit: impl FnOnce(&str) -> String) -> Vec<u8> {
     c.image().bytes
 }
 
+/// The default card with try counters on the keys the default profile leaves unlimited (external
+/// authentication and load keys, `docs/reliability.md`): what an issuer who wants the lock gets.
+/// Issued, not funded.
+pub fn try_limited_image() -> &'static [u8] {
+    static I: OnceLock<Vec<u8>> = OnceLock::new();
+    I.get_or_init(|| {
+        issued_image_with(|p| {
+            p.replace(
+                "tries = \"00\"                      # unlimited: a keyless reader must not lock it (docs/reliability.md)",
+                "tries = \"33\"",
+            )
+        })
+    })
+}
+
 /// The same card personalised but not issued (the script without its final ACTIVATE FILE).
 pub fn unissued_image() -> &'static [u8] {
     static I: OnceLock<Vec<u8>> = OnceLock::new();
