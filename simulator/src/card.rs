@@ -361,6 +361,9 @@ impl cos_core::nvm::Storage for EmptyStorage {
     fn capacity(&self) -> u32 {
         0
     }
+    fn page_size(&self) -> u32 {
+        PAGE_SIZE as u32
+    }
     fn read(&self, _: u32, _: &mut [u8]) -> Result<(), cos_core::nvm::StoreError> {
         Err(cos_core::nvm::StoreError::OutOfBounds)
     }

@@ -51,6 +51,9 @@ pub enum MountError {
 pub trait Storage {
     /// Data-area size in bytes.
     fn capacity(&self) -> u32;
+    /// Bytes of one device page, the unit of one program: data-area offsets in the same page cost
+    /// one program together. Layout decisions use it (a small internal EF never straddles two).
+    fn page_size(&self) -> u32;
     /// Read `buf.len()` bytes at `addr`; sees the pending writes of the open transaction.
     fn read(&self, addr: u32, buf: &mut [u8]) -> Result<(), StoreError>;
     /// Open a transaction; one nesting level only ([`StoreError::TransactionOpen`] if one is open).
@@ -138,6 +141,9 @@ struct Scoped<'a>(&'a mut dyn Storage);
 impl Storage for Scoped<'_> {
     fn capacity(&self) -> u32 {
         self.0.capacity()
+    }
+    fn page_size(&self) -> u32 {
+        self.0.page_size()
     }
     fn read(&self, addr: u32, buf: &mut [u8]) -> Result<(), StoreError> {
         self.0.read(addr, buf)

@@ -5,7 +5,8 @@
 //!
 //! Invariants:
 //! - The buffer holds `len` bytes of entries `{addr u16, len − 1 u8, bytes}` (data-area offsets, big-endian),
-//!   sorted by address, **at most one entry per page**, each entry non-empty and inside one page.
+//!   sorted by address, **at most one entry per page** while writes come in (commit may then
+//!   [`split`](WriteSet::split) an entry at unchanged runs), each entry non-empty and inside one page.
 //! - An entry's bytes are the final content of its whole range: bytes between two writes in the same page
 //!   are filled from the committed content when the entry is widened. Commit programs each entry's range as
 //!   one program, so every byte that program can tear is in the log and recovery can restore it.
@@ -255,6 +256,106 @@ impl WriteSet {
         }
         self.len = w;
         Ok(())
+    }
+
+    /// After [`narrow`](Self::narrow): how many runs of at least `min_gap` unchanged bytes lie inside
+    /// entries, and how many payload bytes splitting every entry at them would save (each run's
+    /// length minus the extra entry header).
+    pub(crate) fn gaps(
+        &self,
+        min_gap: usize,
+        base: impl Fn(usize, &mut [u8]) -> Result<(), StoreError>,
+    ) -> Result<(usize, usize), StoreError> {
+        let (mut n, mut saved) = (0, 0);
+        let mut cur = [0u8; MAX_PAGE_SIZE];
+        for en in self.entries() {
+            let cur = cur.get_mut(..en.len).ok_or(BROKEN)?;
+            base(en.addr, cur)?;
+            let new = self.buf.get(en.data_start()..en.end()).ok_or(BROKEN)?;
+            for_each_gap(new, cur, min_gap, |_, g| {
+                n += 1;
+                saved += g - ENTRY_OVERHEAD;
+            });
+        }
+        Ok((n, saved))
+    }
+
+    /// After [`narrow`](Self::narrow): split every entry at each inner run of at least `min_gap`
+    /// (> [`ENTRY_OVERHEAD`]) bytes equal to committed content, so that the journal carries only
+    /// bytes that change. Every resulting entry still starts and ends with a changed byte, and each
+    /// is programmed home on its own (one more program per split: the caller weighs that against
+    /// journal pages saved).
+    pub(crate) fn split(
+        &mut self,
+        min_gap: usize,
+        base: impl Fn(usize, &mut [u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        if min_gap <= ENTRY_OVERHEAD {
+            return Err(BROKEN);
+        }
+        let mut r = 0;
+        let mut w = 0;
+        let mut cur = [0u8; MAX_PAGE_SIZE];
+        while let Some(en) = self.entry_at(r) {
+            r = en.end();
+            let cur = cur.get_mut(..en.len).ok_or(BROKEN)?;
+            base(en.addr, cur)?;
+            // Pieces are emitted front to back at `w`. Since `w <= en.pos` and every run skipped is
+            // longer than the header added, a piece's header and bytes land before any byte not yet
+            // scanned (its own bytes move with `copy_within`, which allows overlap).
+            let ds = en.data_start();
+            let same = |buf: &[u8], k: usize| buf.get(ds + k) == cur.get(k);
+            let (mut from, mut i) = (0, 0);
+            while i < en.len {
+                if !same(&self.buf, i) {
+                    i += 1;
+                    continue;
+                }
+                let start = i;
+                while i < en.len && same(&self.buf, i) {
+                    i += 1;
+                }
+                if start > 0 && i < en.len && i - start >= min_gap {
+                    w = self.emit(en, from, start, w)?;
+                    from = i;
+                }
+            }
+            w = self.emit(en, from, en.len, w)?;
+        }
+        self.len = w;
+        Ok(())
+    }
+
+    /// Move bytes `a..b` of entry `en` to a new entry at buffer position `w`; returns the position
+    /// after it.
+    fn emit(&mut self, en: Entry, a: usize, b: usize, w: usize) -> Result<usize, StoreError> {
+        let n = b - a;
+        let src = en.data_start() + a;
+        self.buf.get(src..src + n).ok_or(BROKEN)?;
+        self.buf.get(w..w + ENTRY_OVERHEAD + n).ok_or(BROKEN)?;
+        self.buf.copy_within(src..src + n, w + ENTRY_OVERHEAD);
+        let hdr = self.buf.get_mut(w..w + ENTRY_OVERHEAD).ok_or(BROKEN)?;
+        hdr.copy_from_slice(&entry_header(en.addr + a, n).ok_or(BROKEN)?);
+        Ok(w + ENTRY_OVERHEAD + n)
+    }
+}
+
+/// Call `f(offset, length)` for every run of at least `min_gap` bytes where `new` equals `cur`,
+/// strictly inside (a narrowed entry starts and ends with a change).
+fn for_each_gap(new: &[u8], cur: &[u8], min_gap: usize, mut f: impl FnMut(usize, usize)) {
+    let mut i = 0;
+    while i < new.len() {
+        if new.get(i) == cur.get(i) {
+            let start = i;
+            while i < new.len() && new.get(i) == cur.get(i) {
+                i += 1;
+            }
+            if start > 0 && i < new.len() && i - start >= min_gap {
+                f(start, i - start);
+            }
+        } else {
+            i += 1;
+        }
     }
 }
 

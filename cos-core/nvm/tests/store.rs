@@ -245,6 +245,42 @@ impl Nvm for Wear<'_> {
     }
 }
 
+/// A page whose entry would carry a long run of unchanged bytes (a purse state and a log record
+/// sharing a page) is logged as two entries when that saves journal pages: the journal carries only
+/// changed bytes, at the price of one more home program.
+#[test]
+fn unchanged_runs_are_left_out_of_the_journal_when_that_saves_programs() {
+    let mut s = fresh();
+    // First record 11 + 3 + 46 = 60 bytes: the head is at journal offset 60.
+    atomically(&mut s, |t| t.write(0, &[1; 46])).unwrap();
+    let before = s.programs();
+    atomically(&mut s, |t| {
+        t.write(0, &[9; 4])?;
+        t.write(40, &[8; 24])?;
+        t.write(100, &[7; 8])
+    })
+    .unwrap();
+    // As one entry per page the record is 11 + (3 + 64) + (3 + 8) = 89 bytes from offset 60: three
+    // journal pages + two home programs = 5. Split at the 36 unchanged bytes 4..40 it is 56 bytes,
+    // which starts at the next page (one journal program) + three home programs = 4.
+    assert_eq!(s.programs() - before, 4);
+    let j = s.nvm().as_bytes()[PS + 64..PS + 128].to_vec();
+    assert_eq!(
+        &j[..7],
+        &[0xC5, 0, 0, 0, 2, 0, 45],
+        "seq 2, payload 45 bytes"
+    );
+    assert_eq!(&j[7..10], &[0, 0, 3], "entry: address 0, 4 bytes");
+    assert_eq!(&j[14..17], &[0, 40, 23], "entry: address 40, 24 bytes");
+    assert_eq!(&j[41..44], &[0, 100, 7], "entry: address 100, 8 bytes");
+    let s = remount(s);
+    let d = data(&s);
+    assert_eq!(&d[..4], &[9; 4]);
+    assert_eq!(&d[4..40], &[1; 36]);
+    assert_eq!(&d[40..64], &[8; 24]);
+    assert_eq!(&d[100..108], &[7; 8]);
+}
+
 #[test]
 fn the_journal_spreads_wear() {
     let mut chip = fresh().into_nvm();

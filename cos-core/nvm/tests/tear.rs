@@ -144,6 +144,10 @@ fn purse_scenario() -> Vec<Step> {
         tx(&[(64, &[0, 2])]), // changes nothing: zero programs
         // Two writes at both ends of one page: the entry spans the page, gap included.
         tx(&[(1216, &[1]), (1279, &[2])]),
+        // A purse state and a log record sharing a page with unchanged bytes between them, plus a
+        // record elsewhere: logged as separate entries when that saves journal pages.
+        tx(&[(0, &[7, 7, 7, 7]), (40, &bytes(24, 4)), (150, &bytes(8, 5))]),
+        tx(&[(0, &[6, 6, 6, 6]), (40, &bytes(24, 6)), (150, &bytes(8, 7))]),
         // Scrubbing what the newest record wrote: the record must be retired first, or a replay after the
         // next cut would write it back.
         Step::Scrub {

@@ -253,7 +253,11 @@ pub fn create_file(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     };
     let slot = fs::free_slot_index(k.store, slots)?.ok_or(Sw::NOT_ENOUGH_MEMORY)?;
     // At the top of the DF's space, or in a hole a revoked area left (fs::space).
-    let alloc = space::allocate(k.store, slots, df, &dfe, nf.size)?;
+    // An internal EF holds an applet's hot state (a purse: balance, counters, the last
+    // transaction), written by every transaction: kept inside one page, each write costs one
+    // program (`docs/performance.md`).
+    let page = (nf.kind == FileKind::Internal).then(|| k.store.page_size());
+    let alloc = space::allocate(k.store, slots, df, &dfe, nf.size, page)?;
     let offset = alloc.offset();
     let mut name = [0u8; fs::entry::MAX_DF_NAME];
     for (d, s) in name.iter_mut().zip(nf.name) {

@@ -186,7 +186,7 @@ pub(crate) fn grant(
     check_df_name(k, nf.name, Some(None))?;
     let (area_slot, kf_slot) = two_free_slots(k)?;
     let mf = fs::entry(k.store, MF_SLOT)?;
-    let alloc = space::allocate(k.store, slots, MF_SLOT, &mf, nf.size)?;
+    let alloc = space::allocate(k.store, slots, MF_SLOT, &mf, nf.size, None)?;
     let offset = alloc.offset();
     let mut name = [0u8; fs::entry::MAX_DF_NAME];
     for (d, s) in name.iter_mut().zip(nf.name) {

@@ -14,7 +14,12 @@
 //!   lowered instead) — so the free space of a DF is `size − top + Σ extents` and every change
 //!   is one transaction of at most three slot writes and the state word;
 //! * an allocation takes the smallest extent that fits (lowest offset on a tie), else space at the
-//!   top; a new body is zeroed by the caller before the transaction that makes it reachable.
+//!   top; a new body is zeroed by the caller before the transaction that makes it reachable;
+//! * a body asked to stay inside one page (internal EFs: an applet's hot state, written by every
+//!   transaction) never straddles a page boundary: extents where it would are passed over, and at
+//!   the top the bytes up to the next boundary are skipped. Those few bytes belong to no file and
+//!   no extent until the DF is erased — the one exception to "the space below the top is files
+//!   and extents".
 //!
 //! Every write here happens inside the caller's transaction.
 
@@ -50,6 +55,8 @@ pub enum Allocation {
     Top {
         /// Start of the body.
         offset: u16,
+        /// Bytes skipped below it so that the body stays inside one page.
+        skipped: u16,
     },
     /// At the start of a free extent (which shrinks, or disappears when the size is exact).
     Extent {
@@ -62,7 +69,7 @@ impl Allocation {
     /// Start of the allocated body.
     pub fn offset(&self) -> u16 {
         match self {
-            Allocation::Top { offset } => *offset,
+            Allocation::Top { offset, .. } => *offset,
             Allocation::Extent { from } => from.offset,
         }
     }
@@ -114,13 +121,26 @@ pub fn free_bytes(s: &dyn Storage, slots: u8, df: Slot, dfe: &FileEntry) -> Resu
     Ok(total)
 }
 
+/// Bytes to skip at `offset` so that `size` bytes stay inside one `page` (0 when they already do,
+/// or cannot: larger than a page).
+fn skip_to_fit(offset: u32, size: u16, page: Option<u32>) -> u32 {
+    match page {
+        Some(ps) if ps > 0 && u32::from(size) <= ps && offset % ps + u32::from(size) > ps => {
+            ps - offset % ps
+        }
+        _ => 0,
+    }
+}
+
 /// Choose where `size` bytes go in `df` (6A84 when no extent and not the top can hold them).
+/// With `page`, a body of at most that many bytes is kept inside one page (see the invariants).
 pub fn allocate(
     s: &dyn Storage,
     slots: u8,
     df: Slot,
     dfe: &FileEntry,
     size: u16,
+    page: Option<u32>,
 ) -> Result<Allocation, Sw> {
     let mut best: Option<Extent> = None;
     if size > 0 {
@@ -129,7 +149,8 @@ pub fn allocate(
                 None => true,
                 Some(b) => e.size < b.size || (e.size == b.size && e.offset < b.offset),
             };
-            if e.size >= size && better {
+            let fits = e.size >= size && skip_to_fit(u32::from(e.offset), size, page) == 0;
+            if fits && better {
                 best = Some(e);
             }
         })?;
@@ -137,11 +158,15 @@ pub fn allocate(
     if let Some(from) = best {
         return Ok(Allocation::Extent { from });
     }
-    if u32::from(size) > dfe.df_free_bytes() {
+    let top = dfe.df_free_offset();
+    let skipped = skip_to_fit(top, size, page);
+    if u32::from(size) + skipped > dfe.df_free_bytes() {
         return Err(Sw::NOT_ENOUGH_MEMORY);
     }
-    let offset = u16::try_from(dfe.df_free_offset()).map_err(|_| Sw::NOT_ENOUGH_MEMORY)?;
-    Ok(Allocation::Top { offset })
+    Ok(Allocation::Top {
+        offset: u16::try_from(top + skipped).map_err(|_| Sw::NOT_ENOUGH_MEMORY)?,
+        skipped: u16::try_from(skipped).map_err(|_| Sw::NOT_ENOUGH_MEMORY)?,
+    })
 }
 
 /// Record the allocation of `size` bytes chosen by [`allocate`] (inside the transaction that
@@ -154,10 +179,11 @@ pub fn commit(
     size: u16,
 ) -> Result<(), Sw> {
     match a {
-        Allocation::Top { .. } => {
+        Allocation::Top { skipped, .. } => {
             let top = dfe
                 .state_word
-                .checked_add(size)
+                .checked_add(*skipped)
+                .and_then(|t| t.checked_add(size))
                 .ok_or(Sw::NOT_ENOUGH_MEMORY)?;
             write_state_word(s, df, top)
         }
@@ -260,4 +286,21 @@ pub fn clear(s: &mut dyn Storage, slots: u8, df: Slot) -> Result<(), Sw> {
 /// Whether `slot` is in use by a file or an extent (for diagnostics and tests).
 pub fn slot_in_use(s: &dyn Storage, slot: Slot) -> Result<bool, Sw> {
     Ok(read_entry(s, slot)?.is_some() || read_extent(s, slot)?.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::skip_to_fit;
+
+    #[test]
+    fn small_bodies_asked_to_stay_in_a_page_skip_to_the_next_one() {
+        let p = Some(64);
+        assert_eq!(skip_to_fit(0, 24, p), 0);
+        assert_eq!(skip_to_fit(40, 24, p), 0, "ends exactly at the boundary");
+        assert_eq!(skip_to_fit(41, 24, p), 23, "would straddle: start at 64");
+        assert_eq!(skip_to_fit(100, 64, p), 28, "a whole page");
+        assert_eq!(skip_to_fit(100, 65, p), 0, "larger than a page: cannot help");
+        assert_eq!(skip_to_fit(41, 24, None), 0, "not asked");
+        assert_eq!(skip_to_fit(41, 0, p), 0);
+    }
 }
