@@ -71,7 +71,7 @@ pub const SPECS: &[(Option<&str>, &[Spec])] = &[
                 kind: Kind::Purchase,
             },
             Spec {
-                label: "EP load, 3DES, try-limited key (default card)",
+                label: "EP load, 3DES (default card: load key without try counter)",
                 file: "pboc/purchase.toml",
                 id: "ep-purchase-3des",
                 kind: Kind::Load,
