@@ -299,7 +299,11 @@ mod tests {
         assert_eq!(skip_to_fit(40, 24, p), 0, "ends exactly at the boundary");
         assert_eq!(skip_to_fit(41, 24, p), 23, "would straddle: start at 64");
         assert_eq!(skip_to_fit(100, 64, p), 28, "a whole page");
-        assert_eq!(skip_to_fit(100, 65, p), 0, "larger than a page: cannot help");
+        assert_eq!(
+            skip_to_fit(100, 65, p),
+            0,
+            "larger than a page: cannot help"
+        );
         assert_eq!(skip_to_fit(41, 24, None), 0, "not asked");
         assert_eq!(skip_to_fit(41, 0, p), 0);
     }
