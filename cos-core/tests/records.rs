@@ -305,6 +305,50 @@ fn cyclic_record_1_is_the_newest_and_the_oldest_is_overwritten() {
     assert_eq!(read(&mut c, 5, CYCLIC | BY_NUMBER).0, vec![4; 8]);
 }
 
+/// The cyclic head lives in write-order marks that run 1 … 255 and wrap to 1 (fs version 2): over
+/// more than a thousand appends — the marks wrap four times, at every position of the 5-record
+/// ring — record 1 stays the newest and the order holds, across power cycles too. A ring of 254
+/// records (the most CREATE FILE allows) is exercised the same way; 255 records answer 6A80.
+#[test]
+fn cyclic_order_survives_the_marks_wrapping() {
+    let mut c = in_adf();
+    for n in 1..=1030u32 {
+        let v = (n % 251) as u8;
+        c.ok(&format!("00E2 00{CYCLIC:02X} 08 {}", rec(v, 8)));
+        if n % 97 == 0 || n > 1020 {
+            for k in 1..=5u32 {
+                let want = ((n + 1 - k) % 251) as u8;
+                assert_eq!(
+                    read(&mut c, k as u8, CYCLIC | BY_NUMBER).0,
+                    vec![want; 8],
+                    "append {n}, record {k}"
+                );
+            }
+        }
+        if n % 300 == 0 {
+            c.power_cycle();
+            c.select_adf();
+        }
+    }
+
+    let mut c = in_adf();
+    c.refuse("80E0 0A01 07 2E FF 01 F0 F0 FFFF", 0x6A80);
+    c.ok("80E0 0A01 07 2E FE 01 F0 F0 FFFF");
+    c.ok("00A4 020C 02 0A01");
+    for n in 1..=600u32 {
+        c.ok(&format!("00E2 0000 01 {:02X}", n % 256));
+        if [254, 255, 509, 600].contains(&n) {
+            let used = n.min(254);
+            for k in [1, 2, used / 2, used] {
+                let want = ((n + 1 - k) % 256) as u8;
+                let got = read(&mut c, k as u8, BY_NUMBER).0;
+                assert_eq!(got, vec![want], "append {n}, record {k}");
+            }
+        }
+    }
+    c.refuse("00B2 FF04 00", 0x6A83);
+}
+
 #[test]
 fn linear_variable_records() {
     let mut c = in_adf();
