@@ -1066,6 +1066,36 @@ mod state_machine {
         Settle,
         WrongPin,
         PowerCycle,
+        /// Any APDU a keyless reader could send — in whatever state the previous step left (an
+        /// application selected, a session authenticated …): it may spend PIN tries, never
+        /// money, loans or settlements.
+        Garbage(Vec<u8>),
+    }
+
+    /// Mostly well-formed commands of the card's own classes and instructions, with random
+    /// parameters and data, some truncated or oversized; and raw bytes.
+    fn garbage() -> impl Strategy<Value = Vec<u8>> {
+        let cla = prop::sample::select(vec![0x00u8, 0x04, 0x0C, 0x80, 0x84]);
+        let ins = prop::sample::select(vec![
+            0x0Eu8, 0x1E, 0x18, 0x20, 0x24, 0x2C, 0x32, 0x34, 0x36, 0x44, 0x4C, 0x50, 0x52, 0x54,
+            0x5A, 0x5C, 0x5E, 0x82, 0x84, 0x88, 0xA4, 0xB0, 0xB2, 0xC0, 0xCA, 0xD4, 0xD6, 0xDC,
+            0xE0, 0xE2,
+        ]);
+        prop_oneof![
+            4 => (cla, ins, any::<u8>(), any::<u8>(), proptest::collection::vec(any::<u8>(), 0..40), any::<bool>())
+                .prop_map(|(cla, ins, p1, p2, data, le)| {
+                    let mut a = vec![cla, ins, p1, p2];
+                    if !data.is_empty() {
+                        a.push(data.len() as u8);
+                        a.extend_from_slice(&data);
+                    }
+                    if le {
+                        a.push(0);
+                    }
+                    a
+                }),
+            1 => proptest::collection::vec(any::<u8>(), 0..48),
+        ]
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -1078,6 +1108,7 @@ mod state_machine {
             Just(Op::Settle),
             Just(Op::WrongPin),
             Just(Op::PowerCycle),
+            garbage().prop_map(Op::Garbage),
         ]
     }
 
@@ -1201,6 +1232,15 @@ mod state_machine {
             Op::PowerCycle => {
                 c.power_off();
                 c.power_on().map(|_| ()).map_err(|e| e.to_string())
+            }
+            Op::Garbage(a) => {
+                let (_, sw) = h.tx(c, a)?;
+                // A chained fragment the card accepted leaves the chain open: the next command
+                // closes it with 6883 (ISO/IEC 7816-4 §5.3.3), as a terminal would see; send one.
+                if a.first().is_some_and(|cla| cla & 0x10 != 0) && sw == 0x9000 {
+                    h.tx(c, &[0x00, 0xA4, 0x00, 0x0C, 0x02, 0x3F, 0x00])?;
+                }
+                Ok(())
             }
         }
     }
