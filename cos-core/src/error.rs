@@ -7,6 +7,7 @@ use cos_apdu::Sw;
 use cos_nvm::{Storage, StoreError};
 
 /// The status word for a storage error.
+#[inline(never)]
 pub fn store_sw(e: StoreError) -> Sw {
     match e {
         StoreError::CommitCapacityExceeded => Sw::NOT_ENOUGH_MEMORY,
@@ -21,10 +22,24 @@ pub fn atomically<R>(
     s: &mut dyn Storage,
     f: impl FnOnce(&mut dyn Storage) -> Result<R, Sw>,
 ) -> Result<R, Sw> {
-    s.begin().map_err(store_sw)?;
-    match f(s) {
-        Ok(r) => match s.commit() {
-            Ok(()) => Ok(r),
+    begin(s)?;
+    let r = f(s);
+    end(s, r.as_ref().map(|_| ()).map_err(|sw| *sw))?;
+    r
+}
+
+/// Open a transaction (one copy of this code for every [`atomically`] caller).
+#[inline(never)]
+fn begin(s: &mut dyn Storage) -> Result<(), Sw> {
+    s.begin().map_err(store_sw)
+}
+
+/// Close the transaction [`begin`] opened: commit on `Ok`, abort on `Err` or a failing commit.
+#[inline(never)]
+fn end(s: &mut dyn Storage, r: Result<(), Sw>) -> Result<(), Sw> {
+    match r {
+        Ok(()) => match s.commit() {
+            Ok(()) => Ok(()),
             Err(e) => {
                 s.abort();
                 Err(store_sw(e))

@@ -134,7 +134,7 @@ impl TryCounter {
 }
 
 /// One stored key or PIN, as read from the key file (wiped on drop).
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+#[derive(Clone, Zeroize)]
 pub struct KeyRecord {
     #[zeroize(skip)]
     /// Key type.
@@ -158,6 +158,16 @@ pub struct KeyRecord {
     len: u8,
     value: [u8; MAX_KEY_LEN],
 }
+
+/// Wipes on drop through one out-of-line call (the derived drop was inlined at every use).
+impl Drop for KeyRecord {
+    #[inline(never)]
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for KeyRecord {}
 
 impl core::fmt::Debug for KeyRecord {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

@@ -92,6 +92,7 @@ pub fn write(s: &mut dyn Storage, at: KeyLocation, r: &KeyRecord) -> Result<(), 
     res
 }
 
+#[inline(never)]
 fn write_tries(s: &mut dyn Storage, at: KeyLocation, t: TryCounter) -> Result<(), Sw> {
     s.write(at.0 + TRIES_OFFSET as u32, &[t.0])
         .map_err(store_sw)
@@ -118,7 +119,19 @@ pub fn consume_then_verify(
     key: &KeyRecord,
     check: impl FnOnce(&KeyRecord) -> bool,
 ) -> Result<Verification, Sw> {
-    let (verdict, restore) = consume_then_check(s, at, key, check)?;
+    let mut check = Some(check);
+    verify_dyn(s, at, key, &mut |k| check.take().is_some_and(|c| c(k)))
+}
+
+/// [`consume_then_verify`] with the check behind a `dyn` (one copy of the code for every caller).
+#[inline(never)]
+fn verify_dyn(
+    s: &mut dyn Storage,
+    at: KeyLocation,
+    key: &KeyRecord,
+    check: &mut dyn FnMut(&KeyRecord) -> bool,
+) -> Result<Verification, Sw> {
+    let (verdict, restore) = check_dyn(s, at, key, check)?;
     if let Some(r) = restore {
         atomically(s, |s| r.write(s))?;
     }
@@ -149,6 +162,18 @@ pub fn consume_then_check(
     at: KeyLocation,
     key: &KeyRecord,
     check: impl FnOnce(&KeyRecord) -> bool,
+) -> Result<(Verification, Option<TryRestore>), Sw> {
+    let mut check = Some(check);
+    check_dyn(s, at, key, &mut |k| check.take().is_some_and(|c| c(k)))
+}
+
+/// [`consume_then_check`] with the check behind a `dyn` (one copy of the code for every caller).
+#[inline(never)]
+fn check_dyn(
+    s: &mut dyn Storage,
+    at: KeyLocation,
+    key: &KeyRecord,
+    check: &mut dyn FnMut(&KeyRecord) -> bool,
 ) -> Result<(Verification, Option<TryRestore>), Sw> {
     if key.tries.is_blocked() {
         return Err(Sw::AUTH_METHOD_BLOCKED);

@@ -12,11 +12,21 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 pub const MAX_CHALLENGE: usize = 16;
 
 /// A card challenge (GET CHALLENGE), wiped when dropped.
-#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+#[derive(Clone, Zeroize, PartialEq, Eq)]
 pub struct Challenge {
     bytes: [u8; MAX_CHALLENGE],
     len: u8,
 }
+
+/// Wipes on drop through one out-of-line call (the derived drop was inlined at every use).
+impl Drop for Challenge {
+    #[inline(never)]
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for Challenge {}
 
 impl core::fmt::Debug for Challenge {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -102,6 +112,7 @@ impl SecurityStatus {
     }
 
     /// Whether an access right is met now.
+    #[inline(never)]
     pub fn satisfies(&self, right: AccessRight) -> bool {
         right.satisfied_by(self.mf_level(), self.df)
     }

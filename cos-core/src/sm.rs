@@ -13,7 +13,7 @@ use crate::keys::KeyRecord;
 use crate::security::Challenge;
 use cos_apdu::{Command, Sw};
 use cos_crypto::ct_eq;
-use heapless::Vec;
+use heapless::{Vec, VecView};
 
 /// Longest plaintext secure messaging can carry (short APDU: 255 − 4 MAC bytes).
 pub const MAX_SM_DATA: usize = 251;
@@ -68,6 +68,11 @@ pub fn decrypt_into<const N: usize>(
     enc: &[u8],
     out: &mut Vec<u8, N>,
 ) -> Result<(), Sw> {
+    decrypt_view(key, enc, out.as_mut_view())
+}
+
+/// [`decrypt_into`] for any capacity (one copy of the code for every buffer size).
+fn decrypt_view(key: &KeyRecord, enc: &[u8], out: &mut VecView<u8>) -> Result<(), Sw> {
     let k = key.crypto_key()?;
     out.clear();
     out.extend_from_slice(enc)

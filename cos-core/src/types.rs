@@ -33,6 +33,7 @@ impl AccessRight {
     pub const NEVER: AccessRight = AccessRight(0xEF);
 
     /// Whether the right is met by the given levels.
+    #[inline(never)]
     pub const fn satisfied_by(self, mf: Level, df: Level) -> bool {
         let x = self.0 >> 4;
         let y = self.0 & 0x0F;

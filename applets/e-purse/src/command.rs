@@ -156,6 +156,7 @@ fn p1p2(cmd: &Command<'_>, p1: u8, p2: u8) -> Result<(), Sw> {
     }
 }
 
+#[inline(never)]
 fn purse(p2: u8) -> Result<PurseKind, Sw> {
     PurseKind::from_p2(p2).ok_or(Sw::INCORRECT_P1P2)
 }

@@ -250,7 +250,10 @@ impl EPurse {
     ) -> Result<Sw, Sw> {
         let pending = self.pending.take();
         check_not_locked(cx)?;
-        debit(cx, pending, req, rsp, staged)
+        let mut staged = Some(staged);
+        debit(cx, pending, req, rsp, &mut |tx| {
+            staged.take().map_or(Ok(()), |f| f(tx))
+        })
     }
 
     fn init_debit(
@@ -412,6 +415,7 @@ impl EPurse {
 
 /// Refuse every purse command while the application is blocked (the purse locked itself after
 /// the try limit, or the issuer blocked it): `9303`.
+#[inline(never)]
 fn check_not_locked(cx: &Cx<'_>) -> Result<(), Sw> {
     if cx.df_state()? == DfState::Blocked {
         Err(Sw::PBOC_APPLICATION_LOCKED)
@@ -422,6 +426,7 @@ fn check_not_locked(cx: &Cx<'_>) -> Result<(), Sw> {
 
 /// Lock the application (temporary kernel block: the issuer revives it with APPLICATION
 /// UNBLOCK after re-writing the blocked key) and answer `9303`.
+#[inline(never)]
 fn lock(cx: &mut Cx<'_>) -> Sw {
     match cx.block_application(false) {
         Ok(()) => Sw::PBOC_APPLICATION_LOCKED,
@@ -431,6 +436,7 @@ fn lock(cx: &mut Cx<'_>) -> Sw {
 
 /// Append `parts` to the response (`6F00` if it cannot hold them: unreachable, every answer is
 /// at most 19 bytes).
+#[inline(never)]
 fn put(rsp: &mut Response<'_>, parts: &[&[u8]]) -> Result<(), Sw> {
     for p in parts {
         rsp.extend(p).map_err(|_| Sw::UNKNOWN)?;
@@ -585,7 +591,7 @@ fn settle(
     cx: &mut Cx<'_>,
     p: &Pending,
     s: &Settlement,
-    staged: impl FnOnce(&mut Tx<'_>) -> Result<(), Sw>,
+    staged: &mut dyn FnMut(&mut Tx<'_>) -> Result<(), Sw>,
 ) -> Result<(), Sw> {
     let mut after = PurseState {
         balance: s.balance,
@@ -692,7 +698,7 @@ fn complete_online(
         mac: kept,
         tac,
     };
-    settle(cx, p, &settled, |_| Ok(()))?;
+    settle(cx, p, &settled, &mut |_| Ok(()))?;
     put(rsp, &[if c.answer_mac3 { &kept.0 } else { &tac.0 }])?;
     Ok(Sw::SUCCESS)
 }
@@ -729,7 +735,7 @@ fn debit(
     pending: Option<Pending>,
     req: DebitRequest,
     rsp: &mut Response<'_>,
-    staged: impl FnOnce(&mut Tx<'_>) -> Result<(), Sw>,
+    staged: &mut dyn FnMut(&mut Tx<'_>) -> Result<(), Sw>,
 ) -> Result<Sw, Sw> {
     let p = expect(cx, pending, Completion::Debit)?;
     let PendingOp::Debit {
@@ -925,7 +931,7 @@ impl Applet for EPurse {
             PurseCommand::InitializeDebit { kind, purse, req } => {
                 self.init_debit(cx, kind, purse, req, rsp)
             }
-            PurseCommand::Debit(req) => debit(cx, pending, req, rsp, |_| Ok(())),
+            PurseCommand::Debit(req) => debit(cx, pending, req, rsp, &mut |_| Ok(())),
             PurseCommand::InitializeUnload { req } => self.initialize_online(
                 cx,
                 PurseKind::Deposit,

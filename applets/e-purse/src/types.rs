@@ -249,6 +249,7 @@ pub enum TransactionType {
 
 impl TransactionType {
     /// The type byte.
+    #[inline(never)]
     pub const fn code(self) -> u8 {
         match self {
             TransactionType::DepositLoad => 0x01,

@@ -148,6 +148,7 @@ fn due_date(patron: &Patron, date: Date) -> Result<Date, LoanError> {
     Ok(due.min(patron.expiry))
 }
 
+#[inline(never)]
 fn event(
     kind: EventKind,
     slot: SlotNumber,

@@ -24,6 +24,7 @@ pub const MIN_YEAR: u16 = 1900;
 /// Latest year a [`Date`] may carry (4 BCD digits).
 pub const MAX_YEAR: u16 = 9999;
 
+#[inline(never)]
 const fn bcd(b: u8) -> Option<u8> {
     let hi = b >> 4;
     let lo = b & 0x0F;
@@ -249,6 +250,7 @@ impl Seq {
 
 /// Write `parts` one after the other into `out`, from its start; what does not fit is dropped
 /// (callers size `out` for the layout they write).
+#[inline(never)]
 pub fn concat_into(out: &mut [u8], parts: &[&[u8]]) {
     let mut dst = out.iter_mut();
     for part in parts {

@@ -84,6 +84,7 @@ impl Fen {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct DateTime([u8; 7]);
 
+#[inline(never)]
 fn bcd(b: u8) -> Option<u8> {
     let (h, l) = (b >> 4, b & 0x0F);
     if h > 9 || l > 9 {

@@ -232,6 +232,7 @@ impl Transit {
 }
 
 /// Refuse the transit commands of a blocked application as the purse does: `9303`.
+#[inline(never)]
 fn check_not_locked(cx: &Cx<'_>) -> Result<(), Sw> {
     if cx.df_state()? == DfState::Blocked {
         Err(Sw::PBOC_APPLICATION_LOCKED)

@@ -76,6 +76,7 @@ impl Cla {
     }
 
     /// The SM indication (ISO/IEC 7816-4 §5.1.1 Tables 2 and 3).
+    #[inline(never)]
     pub const fn secure_messaging(self) -> SecureMessaging {
         if self.is_further_interindustry() {
             // Table 3 has a single SM bit, b6, meaning "SM according to §6, header not processed".

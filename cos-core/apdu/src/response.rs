@@ -40,11 +40,13 @@ impl<'b> Response<'b> {
     }
 
     /// Appends one byte.
+    #[inline(never)]
     pub fn push(&mut self, b: u8) -> Result<(), Overflow> {
         self.buf.push(b).map_err(|_| Overflow)
     }
 
     /// Appends `bytes` entirely, or nothing.
+    #[inline(never)]
     pub fn extend(&mut self, bytes: &[u8]) -> Result<(), Overflow> {
         self.buf.extend_from_slice(bytes).map_err(|_| Overflow)
     }
@@ -153,6 +155,7 @@ fn tag_len(tag: u16) -> usize {
 
 /// The shortest BER-TLV length field for `n` (ISO/IEC 7816-4 §5.2.2.2), as bytes and count;
 /// `None` beyond the five-byte form ISO/IEC 7816-4 allows.
+#[inline(never)]
 fn length_field(n: usize) -> Option<([u8; 5], usize)> {
     let n = u32::try_from(n).ok()?;
     let [b3, b2, b1, b0] = n.to_be_bytes();

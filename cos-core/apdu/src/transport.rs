@@ -343,6 +343,7 @@ fn send_pending(
 }
 
 /// Writes `sw` at `out[at..at + 2]` and returns the R-APDU length; callers guarantee the room.
+#[inline(never)]
 fn write_sw(out: &mut [u8], at: usize, sw: Sw) -> usize {
     let dst = out.get_mut(at..).unwrap_or_default();
     let mut written = 0;

@@ -35,6 +35,7 @@ impl Algorithm {
     }
 
     /// Inverse of [`Algorithm::id`]; `None` for an id we do not implement.
+    #[inline(never)]
     pub const fn from_id(id: u8) -> Option<Self> {
         match id {
             0x00 => Some(Self::Tdes),

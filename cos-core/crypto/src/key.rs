@@ -18,13 +18,23 @@ use crate::{Algorithm, CryptoError, MAX_KEY_LEN};
 /// [`Algorithm::Sm4`] and [`Algorithm::Aes`] accept 16 bytes. DES parity bits are ignored, as the cards do.
 /// After [`Zeroize::zeroize`] the key is empty and every operation with it fails with
 /// [`CryptoError::KeyLength`].
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+#[derive(Clone, Zeroize)]
 pub struct Key {
     #[zeroize(skip)]
     alg: Algorithm,
     bytes: [u8; MAX_KEY_LEN],
     len: usize,
 }
+
+/// Wipes on drop through one out-of-line call (the derived drop was inlined at every use).
+impl Drop for Key {
+    #[inline(never)]
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for Key {}
 
 impl fmt::Debug for Key {
     /// Shows the algorithm and length only: key bytes must never reach logs.

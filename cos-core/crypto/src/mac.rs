@@ -89,6 +89,7 @@ struct CbcMac<'e> {
 
 impl Drop for CbcMac<'_> {
     /// Intermediate CBC values are wiped like every other cryptographic temporary.
+    #[inline(never)]
     fn drop(&mut self) {
         self.state.zeroize();
     }

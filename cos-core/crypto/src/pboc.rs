@@ -71,6 +71,7 @@ pub fn session_key(key: &Key, input: &[u8; 8]) -> Result<Key, CryptoError> {
 ///
 /// # Errors
 /// [`CryptoError::KeyLength`] for a zeroized key.
+#[inline(never)]
 pub fn tac_key(dtk: &Key) -> Result<Key, CryptoError> {
     match (dtk.algorithm(), dtk.len()) {
         (Algorithm::Tdes, 16) => {

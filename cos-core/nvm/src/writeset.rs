@@ -227,6 +227,7 @@ impl WriteSet {
     /// Shrink every entry to the bytes that differ from committed content (`base`), dropping entries that
     /// change nothing. Afterwards each entry's first and last bytes are real changes, so programming the
     /// entry is programming exactly `[lowest changed, highest changed]` of its page.
+    #[inline(never)]
     pub(crate) fn narrow(
         &mut self,
         base: impl Fn(usize, &mut [u8]) -> Result<(), StoreError>,

@@ -41,6 +41,7 @@ fn current_key(k: &Ctx<'_>, types: &[KeyType], id: u8) -> Result<(KeyLocation, K
     keystore::find(k.store, &kf, types, id)?.ok_or(Sw::REFERENCED_DATA_NOT_FOUND)
 }
 
+#[inline(never)]
 fn failed(v: Verification) -> Result<Sw, Sw> {
     match v {
         Verification::Passed => Ok(Sw::SUCCESS),

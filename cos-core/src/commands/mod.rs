@@ -87,6 +87,7 @@ pub struct Payload {
 }
 
 impl Drop for Payload {
+    #[inline(never)]
     fn drop(&mut self) {
         zeroize::Zeroize::zeroize(self.data.as_mut_slice());
     }

@@ -132,6 +132,7 @@ impl DfState {
             DfState::Terminated => 0x0C,
         }
     }
+    #[inline(never)]
     const fn from_lcs(b: u8) -> DfState {
         match b {
             0x04 => DfState::Blocked,
@@ -252,6 +253,7 @@ pub struct CorruptEntry;
 
 impl FileEntry {
     /// The DF name as a slice (empty for EFs).
+    #[inline(never)]
     pub fn df_name(&self) -> &[u8] {
         self.name.get(..usize::from(self.name_len)).unwrap_or(&[])
     }

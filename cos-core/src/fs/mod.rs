@@ -53,6 +53,7 @@ pub struct CardHeader {
 }
 
 /// Read the card header; a missing magic or bad state means the image holds no file system.
+#[inline(never)]
 pub fn read_header(s: &dyn Storage) -> Result<CardHeader, Sw> {
     let mut b = [0u8; 8];
     s.read(0, &mut b).map_err(store_sw)?;
@@ -65,6 +66,7 @@ pub fn read_header(s: &dyn Storage) -> Result<CardHeader, Sw> {
 }
 
 /// Write the card header (inside a transaction).
+#[inline(never)]
 pub fn write_header(s: &mut dyn Storage, h: CardHeader) -> Result<(), Sw> {
     let [a, b, c, d] = FS_MAGIC;
     s.write(0, &[a, b, c, d, FS_VERSION, h.state.lcs(), h.slots, 0])
@@ -72,6 +74,7 @@ pub fn write_header(s: &mut dyn Storage, h: CardHeader) -> Result<(), Sw> {
 }
 
 /// Change only the life-cycle byte (one small journal entry).
+#[inline(never)]
 pub fn write_card_state(s: &mut dyn Storage, state: CardState) -> Result<(), Sw> {
     s.write(5, &[state.lcs()]).map_err(store_sw)
 }
@@ -89,27 +92,32 @@ pub fn read_entry(s: &dyn Storage, slot: Slot) -> Result<Option<FileEntry>, Sw> 
 }
 
 /// Read a slot that must hold a file.
+#[inline(never)]
 pub fn entry(s: &dyn Storage, slot: Slot) -> Result<FileEntry, Sw> {
     read_entry(s, slot)?.ok_or(Sw::FILE_NOT_FOUND)
 }
 
 /// Write one slot (inside a transaction).
+#[inline(never)]
 pub fn write_entry(s: &mut dyn Storage, slot: Slot, e: &FileEntry) -> Result<(), Sw> {
     s.write(slot.addr(), &e.encode()).map_err(store_sw)
 }
 
 /// Update only a slot's state word (2 bytes: cheap in the journal).
+#[inline(never)]
 pub fn write_state_word(s: &mut dyn Storage, slot: Slot, word: u16) -> Result<(), Sw> {
     s.write(slot.addr() + 14, &word.to_be_bytes())
         .map_err(store_sw)
 }
 
 /// Update only a DF's life-cycle byte.
+#[inline(never)]
 pub fn write_df_state(s: &mut dyn Storage, slot: Slot, st: DfState) -> Result<(), Sw> {
     s.write(slot.addr() + 5, &[st.lcs()]).map_err(store_sw)
 }
 
 /// Mark a slot free.
+#[inline(never)]
 pub fn free_slot(s: &mut dyn Storage, slot: Slot) -> Result<(), Sw> {
     s.write(slot.addr(), &[0]).map_err(store_sw)
 }
@@ -120,6 +128,17 @@ pub fn find(
     slots: u8,
     from: u8,
     mut pred: impl FnMut(Slot, &FileEntry) -> bool,
+) -> Result<Option<(Slot, FileEntry)>, Sw> {
+    find_dyn(s, slots, from, &mut pred)
+}
+
+/// [`find`] with the predicate behind a `dyn` (one copy of the scan for every caller).
+#[inline(never)]
+fn find_dyn(
+    s: &dyn Storage,
+    slots: u8,
+    from: u8,
+    pred: &mut dyn FnMut(Slot, &FileEntry) -> bool,
 ) -> Result<Option<(Slot, FileEntry)>, Sw> {
     for i in from..slots {
         let slot = Slot(i);
@@ -147,6 +166,7 @@ pub fn free_slot_index(s: &dyn Storage, slots: u8) -> Result<Option<Slot>, Sw> {
 /// The life-cycle state that applies in the DF `slot`: the worst state on its path up to the MF.
 /// An application's sub-DFs belong to the application, so a DF inside a temporarily
 /// (permanently) blocked DF is blocked (terminated) with it.
+#[inline(never)]
 pub fn effective_state(s: &dyn Storage, slots: u8, mut slot: Slot) -> Result<DfState, Sw> {
     let mut worst = DfState::Active;
     for _ in 0..=slots {
@@ -165,6 +185,7 @@ pub fn effective_state(s: &dyn Storage, slots: u8, mut slot: Slot) -> Result<DfS
 }
 
 /// Whether `slot` lies in the subtree rooted at `root` (walking parents, bounded by the table size).
+#[inline(never)]
 pub fn is_descendant(s: &dyn Storage, slots: u8, mut slot: Slot, root: Slot) -> Result<bool, Sw> {
     for _ in 0..=slots {
         if slot == root {
@@ -184,12 +205,13 @@ const PREFIX: usize = 5;
 /// [`find`] over the children of `parent` (slots from 1), reading only the first [`PREFIX`] bytes
 /// of each slot and decoding (and checking) the whole entry only where `pre` accepts them: the
 /// lookups every command makes cost a fraction of a full table decode.
+#[inline(never)]
 fn find_child(
     s: &dyn Storage,
     slots: u8,
     parent: Slot,
-    pre: impl Fn(&[u8; PREFIX]) -> bool,
-    mut pred: impl FnMut(&FileEntry) -> bool,
+    pre: &dyn Fn(&[u8; PREFIX]) -> bool,
+    pred: &dyn Fn(&FileEntry) -> bool,
 ) -> Result<Option<(Slot, FileEntry)>, Sw> {
     for i in 1..slots {
         let slot = Slot(i);
@@ -220,8 +242,8 @@ pub fn child_by_fid(
         s,
         slots,
         parent,
-        |&[_, _, a, b, _]| a == f0 && b == f1,
-        |e| e.fid == fid,
+        &|&[_, _, a, b, _]| a == f0 && b == f1,
+        &|e| e.fid == fid,
     )
 }
 
@@ -235,13 +257,9 @@ pub fn child_by_sfi(
     if sfi == 0 {
         return Ok(None);
     }
-    find_child(
-        s,
-        slots,
-        df,
-        |&[.., x]| x == sfi,
-        |e| !e.kind.is_df() && e.sfi == sfi,
-    )
+    find_child(s, slots, df, &|&[.., x]| x == sfi, &|e| {
+        !e.kind.is_df() && e.sfi == sfi
+    })
 }
 
 /// The key file of `df`, if it has one.
@@ -250,18 +268,20 @@ pub fn key_file(s: &dyn Storage, slots: u8, df: Slot) -> Result<Option<(Slot, Fi
         s,
         slots,
         df,
-        |&[ty, ..]| ty == FileKind::KeyFile.code(),
-        |e| e.kind == FileKind::KeyFile,
+        &|&[ty, ..]| ty == FileKind::KeyFile.code(),
+        &|e| e.kind == FileKind::KeyFile,
     )
 }
 
 /// Read bytes of a file body.
+#[inline(never)]
 pub fn read_body(s: &dyn Storage, e: &FileEntry, off: u32, buf: &mut [u8]) -> Result<(), Sw> {
     check_range(e, off, buf.len())?;
     s.read(u32::from(e.offset) + off, buf).map_err(store_sw)
 }
 
 /// Write bytes of a file body (inside a transaction).
+#[inline(never)]
 pub fn write_body(s: &mut dyn Storage, e: &FileEntry, off: u32, data: &[u8]) -> Result<(), Sw> {
     check_range(e, off, data.len())?;
     s.write(u32::from(e.offset) + off, data).map_err(store_sw)
@@ -306,6 +326,7 @@ pub fn area_of(
 }
 
 /// Update only a DF's area flags (slot byte 8).
+#[inline(never)]
 pub fn write_area_flags(s: &mut dyn Storage, slot: Slot, flags: AreaFlags) -> Result<(), Sw> {
     s.write(slot.addr() + 8, &[flags.0]).map_err(store_sw)
 }

@@ -40,6 +40,7 @@ fn next_mark(m: u8) -> u8 {
 }
 
 /// Body offset of physical slot `phys`'s mark.
+#[inline(never)]
 fn mark_at(e: &FileEntry, phys: u16) -> u32 {
     u32::from(phys) * u32::from(e.record_stride())
 }
