@@ -55,6 +55,9 @@ pub(crate) struct WriteSet {
     len: usize,
 }
 
+/// Reads committed data-area content: what the write set compares its entries with.
+type BaseReader<'a> = dyn Fn(usize, &mut [u8]) -> Result<(), StoreError> + 'a;
+
 /// Internal-consistency failure: cannot happen while the invariants hold, reported rather than panicking.
 const BROKEN: StoreError = StoreError::OutOfBounds;
 
@@ -232,31 +235,7 @@ impl WriteSet {
         &mut self,
         base: impl Fn(usize, &mut [u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let mut r = 0;
-        let mut w = 0;
-        let mut cur = [0u8; MAX_PAGE_SIZE];
-        while let Some(en) = self.entry_at(r) {
-            r = en.end();
-            let cur = cur.get_mut(..en.len).ok_or(BROKEN)?;
-            base(en.addr, cur)?;
-            let new = self.buf.get(en.data_start()..en.end()).ok_or(BROKEN)?;
-            let first = new.iter().zip(cur.iter()).position(|(a, b)| a != b);
-            let last = new.iter().zip(cur.iter()).rposition(|(a, b)| a != b);
-            let (Some(i), Some(j)) = (first, last) else {
-                continue;
-            };
-            let n = j + 1 - i;
-            // w <= en.pos, so moving the bytes down and then writing the header never clobbers unread data.
-            let from = en.data_start() + i;
-            self.buf.get(from..from + n).ok_or(BROKEN)?;
-            self.buf.get(w..w + ENTRY_OVERHEAD + n).ok_or(BROKEN)?;
-            self.buf.copy_within(from..from + n, w + ENTRY_OVERHEAD);
-            let hdr = self.buf.get_mut(w..w + ENTRY_OVERHEAD).ok_or(BROKEN)?;
-            hdr.copy_from_slice(&entry_header(en.addr + i, n).ok_or(BROKEN)?);
-            w += ENTRY_OVERHEAD + n;
-        }
-        self.len = w;
-        Ok(())
+        self.rewrite(usize::MAX, &base)
     }
 
     /// After [`narrow`](Self::narrow): how many runs of at least `min_gap` unchanged bytes lie inside
@@ -294,6 +273,13 @@ impl WriteSet {
         if min_gap <= ENTRY_OVERHEAD {
             return Err(BROKEN);
         }
+        self.rewrite(min_gap, &base)
+    }
+
+    /// Rewrite every entry as the bytes that differ from committed content: bytes equal to it at
+    /// either end are dropped (an entry that changes nothing disappears), and inner runs of at least
+    /// `min_gap` of them are cut out, each cut starting a new entry.
+    fn rewrite(&mut self, min_gap: usize, base: &BaseReader<'_>) -> Result<(), StoreError> {
         let mut r = 0;
         let mut w = 0;
         let mut cur = [0u8; MAX_PAGE_SIZE];
@@ -301,27 +287,33 @@ impl WriteSet {
             r = en.end();
             let cur = cur.get_mut(..en.len).ok_or(BROKEN)?;
             base(en.addr, cur)?;
-            // Pieces are emitted front to back at `w`. Since `w <= en.pos` and every run skipped is
-            // longer than the header added, a piece's header and bytes land before any byte not yet
-            // scanned (its own bytes move with `copy_within`, which allows overlap).
+            // Pieces are emitted front to back at `w`. Since `w <= en.pos`, and every inner run cut
+            // out is longer than the header it adds, a piece's header and bytes land before any
+            // byte not yet scanned (its own bytes move with `copy_within`, which allows overlap).
             let ds = en.data_start();
             let same = |buf: &[u8], k: usize| buf.get(ds + k) == cur.get(k);
-            let (mut from, mut i) = (0, 0);
-            while i < en.len {
+            let Some(first) = (0..en.len).find(|&k| !same(&self.buf, k)) else {
+                continue;
+            };
+            let end = (0..en.len)
+                .rfind(|&k| !same(&self.buf, k))
+                .map_or(first + 1, |k| k + 1);
+            let (mut from, mut i) = (first, first);
+            while i < end {
                 if !same(&self.buf, i) {
                     i += 1;
                     continue;
                 }
                 let start = i;
-                while i < en.len && same(&self.buf, i) {
+                while i < end && same(&self.buf, i) {
                     i += 1;
                 }
-                if start > 0 && i < en.len && i - start >= min_gap {
+                if i - start >= min_gap {
                     w = self.emit(en, from, start, w)?;
                     from = i;
                 }
             }
-            w = self.emit(en, from, en.len, w)?;
+            w = self.emit(en, from, end, w)?;
         }
         self.len = w;
         Ok(())
