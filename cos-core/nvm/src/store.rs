@@ -445,9 +445,10 @@ impl<N: Nvm> Store<N> {
         }
         let data_start = self.hdr.data_start;
         let dev = &self.dev;
+        let min_gaps = [32, 16, 8, ENTRY_OVERHEAD + 1];
+        let runs = self.ws.gaps(min_gaps, |a, b| dev.read(data_start + a, b))?;
         let mut best = (self.journal_programs(len), None);
-        for gap in [32, 16, 8, ENTRY_OVERHEAD + 1] {
-            let (splits, saved) = self.ws.gaps(gap, |a, b| dev.read(data_start + a, b))?;
+        for (gap, (splits, saved)) in min_gaps.into_iter().zip(runs) {
             let cost = self.journal_programs(len - saved) + splits;
             if splits > 0 && cost < best.0 {
                 best = (cost, Some(gap));

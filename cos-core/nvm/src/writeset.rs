@@ -238,26 +238,35 @@ impl WriteSet {
         self.rewrite(usize::MAX, &base)
     }
 
-    /// After [`narrow`](Self::narrow): how many runs of at least `min_gap` unchanged bytes lie inside
-    /// entries, and how many payload bytes splitting every entry at them would save (each run's
-    /// length minus the extra entry header).
-    pub(crate) fn gaps(
+    /// After [`narrow`](Self::narrow), in one pass over the entries: for each run length in
+    /// `min_gaps` (each > [`ENTRY_OVERHEAD`]), how many inner runs of at least that many unchanged
+    /// bytes there are, and how many payload bytes [`split`](Self::split) at them would save (each
+    /// run's length minus the extra entry header).
+    pub(crate) fn gaps<const K: usize>(
         &self,
-        min_gap: usize,
+        min_gaps: [usize; K],
         base: impl Fn(usize, &mut [u8]) -> Result<(), StoreError>,
-    ) -> Result<(usize, usize), StoreError> {
-        let (mut n, mut saved) = (0, 0);
+    ) -> Result<[(usize, usize); K], StoreError> {
+        let shortest = min_gaps.iter().copied().min().unwrap_or(usize::MAX);
+        let mut out = [(0, 0); K];
         let mut cur = [0u8; MAX_PAGE_SIZE];
         for en in self.entries() {
             let cur = cur.get_mut(..en.len).ok_or(BROKEN)?;
             base(en.addr, cur)?;
             let new = self.buf.get(en.data_start()..en.end()).ok_or(BROKEN)?;
-            for_each_gap(new, cur, min_gap, |_, g| {
-                n += 1;
-                saved += g - ENTRY_OVERHEAD;
-            });
+            let same = |k: usize| new.get(k) == cur.get(k);
+            let mut i = 0;
+            while let Some((start, g)) = next_run(same, i, en.len, shortest) {
+                for (&min, (n, saved)) in min_gaps.iter().zip(out.iter_mut()) {
+                    if g >= min {
+                        *n += 1;
+                        *saved += g.saturating_sub(ENTRY_OVERHEAD);
+                    }
+                }
+                i = start + g;
+            }
         }
-        Ok((n, saved))
+        Ok(out)
     }
 
     /// After [`narrow`](Self::narrow): split every entry at each inner run of at least `min_gap`
@@ -298,20 +307,10 @@ impl WriteSet {
             let end = (0..en.len)
                 .rfind(|&k| !same(&self.buf, k))
                 .map_or(first + 1, |k| k + 1);
-            let (mut from, mut i) = (first, first);
-            while i < end {
-                if !same(&self.buf, i) {
-                    i += 1;
-                    continue;
-                }
-                let start = i;
-                while i < end && same(&self.buf, i) {
-                    i += 1;
-                }
-                if i - start >= min_gap {
-                    w = self.emit(en, from, start, w)?;
-                    from = i;
-                }
+            let mut from = first;
+            while let Some((start, g)) = next_run(|k| same(&self.buf, k), from, end, min_gap) {
+                w = self.emit(en, from, start, w)?;
+                from = start + g;
             }
             w = self.emit(en, from, end, w)?;
         }
@@ -333,23 +332,30 @@ impl WriteSet {
     }
 }
 
-/// Call `f(offset, length)` for every run of at least `min_gap` bytes where `new` equals `cur`,
-/// strictly inside (a narrowed entry starts and ends with a change).
-fn for_each_gap(new: &[u8], cur: &[u8], min_gap: usize, mut f: impl FnMut(usize, usize)) {
-    let mut i = 0;
-    while i < new.len() {
-        if new.get(i) == cur.get(i) {
-            let start = i;
-            while i < new.len() && new.get(i) == cur.get(i) {
-                i += 1;
-            }
-            if start > 0 && i < new.len() && i - start >= min_gap {
-                f(start, i - start);
-            }
-        } else {
+/// The first run of at least `min_gap` positions in `from..end` where `same` holds (a byte equal
+/// to committed content), as `(start, length)`. Callers pass bounds that are changed bytes or
+/// entry ends (`narrow` trims an entry to its changes), so only inner runs are counted.
+fn next_run(
+    same: impl Fn(usize) -> bool,
+    from: usize,
+    end: usize,
+    min_gap: usize,
+) -> Option<(usize, usize)> {
+    let mut i = from;
+    while i < end {
+        if !same(i) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < end && same(i) {
             i += 1;
         }
+        if start > 0 && i < end && i - start >= min_gap {
+            return Some((start, i - start));
+        }
     }
+    None
 }
 
 /// Split `[addr, addr + len)` at page boundaries.
