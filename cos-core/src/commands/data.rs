@@ -218,33 +218,31 @@ fn record_by_identifier(
         fs::read_body(k.store, e, off, &mut b)?;
         Ok(b[0] == id)
     };
-    let forward = |from: u8| -> Result<u8, Sw> {
-        for n in from..=count {
-            if matches(n)? {
-                return Ok(n);
-            }
-        }
-        Err(Sw::RECORD_NOT_FOUND)
-    };
-    let backward = |from: u8| -> Result<u8, Sw> {
-        for n in (1..=from.min(count)).rev() {
-            if matches(n)? {
-                return Ok(n);
-            }
-        }
-        Err(Sw::RECORD_NOT_FOUND)
-    };
-    match mode {
-        0b000 => forward(1),
-        0b001 => backward(count),
-        0b010 => forward(cur.map_or(1, |c| c.saturating_add(1))),
+    // One scan for all four modes (a start and a direction), so the record check is emitted once.
+    let (from, forward) = match mode {
+        0b000 => (1, true),
+        0b001 => (count, false),
+        0b010 => (cur.map_or(1, |c| c.saturating_add(1)), true),
         0b011 => match cur {
-            Some(0 | 1) => Err(Sw::RECORD_NOT_FOUND),
-            Some(c) => backward(c - 1),
-            None => backward(count),
+            Some(0 | 1) => return Err(Sw::RECORD_NOT_FOUND),
+            Some(c) => (c - 1, false),
+            None => (count, false),
         },
-        _ => Err(Sw::INCORRECT_P1P2),
+        _ => return Err(Sw::INCORRECT_P1P2),
+    };
+    let mut n = if forward { from } else { from.min(count) };
+    // Forward past 255 wraps to 0 and backward past 1 reaches 0: both leave 1..=count.
+    while (1..=count).contains(&n) {
+        if matches(n)? {
+            return Ok(n);
+        }
+        n = if forward {
+            n.wrapping_add(1)
+        } else {
+            n.wrapping_sub(1)
+        };
     }
+    Err(Sw::RECORD_NOT_FOUND)
 }
 
 /// READ RECORD. Le shorter than the record answers 6Cxx with the record length.
