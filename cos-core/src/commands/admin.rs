@@ -103,56 +103,59 @@ fn parse_create(data: &[u8]) -> Result<NewFile<'_>, Sw> {
         })
     };
     match ty {
-        0x38 => {
-            // 38 space(2) create erase app-type FF FF name
-            let name = rest.get(7..).ok_or(Sw::WRONG_LENGTH)?;
-            if name.is_empty() || name.len() > fs::entry::MAX_DF_NAME {
-                return Err(Sw::WRONG_LENGTH);
-            }
-            dedicated(name, None)
-        }
-        0xB8 => {
-            // B8 quota(2) create erase app-type key-file-size(2) add-right Ln name(Ln)
-            //    E(Ld ‖ initial key ‖ 80 00…): the grant of an application area (docs/areas.md).
-            let n = usize::from(byte(8)?);
-            if !(5..=fs::entry::MAX_DF_NAME).contains(&n) {
-                return Err(Sw::WRONG_LENGTH);
-            }
-            let name = rest.get(9..9 + n).ok_or(Sw::WRONG_LENGTH)?;
-            let key_blob = rest.get(9 + n..).unwrap_or(&[]);
-            if key_blob.is_empty() {
-                return Err(Sw::WRONG_LENGTH);
-            }
-            let grant = AreaGrant {
-                key_file_size: u16_at(5)?,
-                add_right: right(7)?,
-                key_blob,
-            };
-            dedicated(name, Some(grant))
-        }
-        0x28 | 0xA8 | 0xE8 => {
-            short_tail(4)?;
-            data_ef(FileKind::Transparent, u16_at(0)?, 0, 0)
-        }
-        0x2A | 0xAA | 0xEA | 0x2E | 0xAE | 0xEE => {
-            short_tail(4)?;
-            let (count, len) = (byte(0)?, byte(1)?);
-            if count == 0 || len == 0 {
-                return Err(Sw::WRONG_DATA);
-            }
-            // A cyclic record takes one more byte, its mark (fs::record); at most 254 of them.
-            let (kind, stride) = if ty & 0x3F == 0x2A {
-                (FileKind::LinearFixed, u16::from(len))
-            } else if count <= fs::entry::MAX_CYCLIC_RECORDS {
-                (FileKind::Cyclic, u16::from(len) + 1)
+        // DF and area grant: one tail builds both (one copy of the shared fields' decoding).
+        0x38 | 0xB8 => {
+            let (name, area) = if ty == 0x38 {
+                // 38 space(2) create erase app-type FF FF name
+                let name = rest.get(7..).ok_or(Sw::WRONG_LENGTH)?;
+                if name.is_empty() || name.len() > fs::entry::MAX_DF_NAME {
+                    return Err(Sw::WRONG_LENGTH);
+                }
+                (name, None)
             } else {
-                return Err(Sw::WRONG_DATA);
+                // B8 quota(2) create erase app-type key-file-size(2) add-right Ln name(Ln)
+                //    E(Ld ‖ initial key ‖ 80 00…): the grant of an application area (docs/areas.md).
+                let n = usize::from(byte(8)?);
+                if !(5..=fs::entry::MAX_DF_NAME).contains(&n) {
+                    return Err(Sw::WRONG_LENGTH);
+                }
+                let name = rest.get(9..9 + n).ok_or(Sw::WRONG_LENGTH)?;
+                let key_blob = rest.get(9 + n..).unwrap_or(&[]);
+                if key_blob.is_empty() {
+                    return Err(Sw::WRONG_LENGTH);
+                }
+                let grant = AreaGrant {
+                    key_file_size: u16_at(5)?,
+                    add_right: right(7)?,
+                    key_blob,
+                };
+                (name, Some(grant))
             };
-            data_ef(kind, u16::from(count) * stride, count, len)
+            dedicated(name, area)
         }
-        0x2C | 0xAC | 0xEC => {
+        // One shape for every data EF (one copy of the rights and protection decoding).
+        0x28 | 0xA8 | 0xE8 | 0x2A | 0xAA | 0xEA | 0x2E | 0xAE | 0xEE | 0x2C | 0xAC | 0xEC => {
             short_tail(4)?;
-            data_ef(FileKind::LinearVariable, u16_at(0)?, 0, 0)
+            let (kind, size, count, len) = match ty & 0x3F {
+                0x28 => (FileKind::Transparent, u16_at(0)?, 0, 0),
+                0x2C => (FileKind::LinearVariable, u16_at(0)?, 0, 0),
+                _ => {
+                    let (count, len) = (byte(0)?, byte(1)?);
+                    if count == 0 || len == 0 {
+                        return Err(Sw::WRONG_DATA);
+                    }
+                    // A cyclic record takes one more byte, its mark (fs::record); at most 254 of them.
+                    let (kind, stride) = if ty & 0x3F == 0x2A {
+                        (FileKind::LinearFixed, u16::from(len))
+                    } else if count <= fs::entry::MAX_CYCLIC_RECORDS {
+                        (FileKind::Cyclic, u16::from(len) + 1)
+                    } else {
+                        return Err(Sw::WRONG_DATA);
+                    };
+                    (kind, u16::from(count) * stride, count, len)
+                }
+            };
+            data_ef(kind, size, count, len)
         }
         0x2F => {
             // 2F count len usage 00 FF log-SFI: an internal (purse/deposit) EF of count × len bytes.
