@@ -262,7 +262,9 @@ pub fn child_by_sfi(
     })
 }
 
-/// The key file of `df`, if it has one.
+/// The key file of `df`, if it has one. Out of line: nine callers each had their own copy of
+/// the predicates and the call.
+#[inline(never)]
 pub fn key_file(s: &dyn Storage, slots: u8, df: Slot) -> Result<Option<(Slot, FileEntry)>, Sw> {
     find_child(
         s,
