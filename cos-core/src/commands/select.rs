@@ -63,12 +63,9 @@ fn select_inner(
                 by_fid_anywhere(k, fid_of(data)?)?
             }
         }
-        0x01 => match fs::child_by_fid(k.store, slots, cur, fid_of(data)?)? {
-            Some((s, e)) if e.kind.is_df() => (s, e),
-            _ => return Err(Sw::FILE_NOT_FOUND),
-        },
-        0x02 => match fs::child_by_fid(k.store, slots, cur, fid_of(data)?)? {
-            Some((s, e)) if !e.kind.is_df() => (s, e),
+        // Child DF (01) or EF (02): one lookup, the kind decides.
+        0x01 | 0x02 => match fs::child_by_fid(k.store, slots, cur, fid_of(data)?)? {
+            Some((s, e)) if e.kind.is_df() == (cmd.p1() == 0x01) => (s, e),
             _ => return Err(Sw::FILE_NOT_FOUND),
         },
         0x03 => {
@@ -89,31 +86,30 @@ fn select_inner(
     if matches!(e.kind, FileKind::Internal | FileKind::KeyFile) {
         return Err(Sw::FILE_NOT_FOUND);
     }
-    if e.kind.is_df() {
-        let state = fs::effective_state(k.store, k.header.slots, slot)?;
+    // The DF to enter: the selected DF itself, or an EF's parent when that is not current yet
+    // (entering a temporarily blocked application through one of its EFs, by path, warns exactly
+    // as selecting the DF itself does). One copy of the state check and the entry for both.
+    let is_df = e.kind.is_df();
+    let df = if is_df { slot } else { Slot(e.parent) };
+    let mut sw = Sw::SUCCESS;
+    if is_df || df != k.session.current_df {
+        let parent;
+        let (de, df_answer) = if is_df {
+            (&e, answer)
+        } else {
+            parent = fs::entry(k.store, df)?;
+            (&parent, 0x0C)
+        };
+        let state = fs::effective_state(k.store, k.header.slots, df)?;
         if state == DfState::Terminated {
             return Err(Sw::FUNCTION_NOT_SUPPORTED);
         }
-        enter_df(k, applets, slot, &e, answer, rsp)?;
+        enter_df(k, applets, df, de, df_answer, rsp)?;
         if state == DfState::Blocked {
-            return Ok(Sw::SELECTED_FILE_INVALIDATED);
+            sw = Sw::SELECTED_FILE_INVALIDATED;
         }
-    } else {
-        let parent = Slot(e.parent);
-        // Entering a temporarily blocked application through one of its EFs (by path) warns
-        // exactly as selecting the DF itself does.
-        let mut sw = Sw::SUCCESS;
-        if parent != k.session.current_df {
-            let pe = fs::entry(k.store, parent)?;
-            let state = fs::effective_state(k.store, k.header.slots, parent)?;
-            if state == DfState::Terminated {
-                return Err(Sw::FUNCTION_NOT_SUPPORTED);
-            }
-            enter_df(k, applets, parent, &pe, 0x0C, rsp)?;
-            if state == DfState::Blocked {
-                sw = Sw::SELECTED_FILE_INVALIDATED;
-            }
-        }
+    }
+    if !is_df {
         k.session.current_ef = Some(slot);
         k.session.current_record = None;
         match answer {
@@ -121,9 +117,8 @@ fn select_inner(
             0x08 => fmd(rsp).map_err(overflow)?,
             _ => {}
         }
-        return Ok(sw);
     }
-    Ok(Sw::SUCCESS)
+    Ok(sw)
 }
 
 fn fid_of(data: &[u8]) -> Result<Fid, Sw> {
