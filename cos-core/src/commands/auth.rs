@@ -191,7 +191,8 @@ pub fn verify(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
 pub fn change_pin(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     let (at, pin) = current_key(k, &[KeyType::Pin], cmd.p2())?;
     let data = cmd.data();
-    match cmd.p1() {
+    // Both modes end in the same write of the new value (one copy of it).
+    let new = match cmd.p1() {
         0x01 => {
             k.check_right(k.session.current_df, pin.use_right)?;
             let sep = data.iter().position(|&b| b == 0xFF).ok_or(Sw::WRONG_DATA)?;
@@ -205,9 +206,7 @@ pub fn change_pin(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
             if let Verification::Failed { .. } = verdict {
                 return failed(verdict);
             }
-            let updated = pin.with_value(new)?;
-            atomically(k.store, |s| keystore::write(s, at, &updated))?;
-            Ok(Sw::SUCCESS)
+            new
         }
         0x00 => {
             let split = data.len().checked_sub(4).ok_or(Sw::WRONG_LENGTH)?;
@@ -228,12 +227,13 @@ pub fn change_pin(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
             if let Verification::Failed { .. } = verdict {
                 return Err(Sw::SM_DATA_OBJECTS_INCORRECT);
             }
-            let updated = pin.with_value(new)?;
-            atomically(k.store, |s| keystore::write(s, at, &updated))?;
-            Ok(Sw::SUCCESS)
+            new
         }
-        _ => Err(Sw::INCORRECT_P1P2),
-    }
+        _ => return Err(Sw::INCORRECT_P1P2),
+    };
+    let updated = pin.with_value(new)?;
+    atomically(k.store, |s| keystore::write(s, at, &updated))?;
+    Ok(Sw::SUCCESS)
 }
 
 fn mac_matches(key: &Key, data: &[u8], mac: &[u8]) -> bool {
