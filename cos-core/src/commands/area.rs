@@ -263,6 +263,16 @@ fn named_area(k: &Ctx<'_>, data: &[u8]) -> Result<(Slot, FileEntry), Sw> {
     }
 }
 
+/// An area's life-cycle byte and flags, in one transaction. One copy for block, unblock and the
+/// revocation's mark (each had its own transaction closure).
+#[inline(never)]
+fn set_state(k: &mut Ctx<'_>, slot: Slot, st: DfState, flags: AreaFlags) -> Result<(), Sw> {
+    atomically(k.store, |s| {
+        fs::write_df_state(s, slot, st)?;
+        fs::write_area_flags(s, slot, flags)
+    })
+}
+
 /// Whether a command at the MF carries an area reference (a FID or DF name after the MAC): the
 /// area forms of APPLICATION BLOCK / UNBLOCK and ERASE DF.
 pub fn names_an_area(k: &Ctx<'_>, cmd: &Command<'_>) -> bool {
@@ -300,10 +310,7 @@ pub fn block(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     } else {
         (DfState::Blocked, e.area.with(AreaFlags::ISSUER_BLOCK))
     };
-    atomically(k.store, |s| {
-        fs::write_df_state(s, slot, st)?;
-        fs::write_area_flags(s, slot, flags)
-    })?;
+    set_state(k, slot, st, flags)?;
     Ok(Sw::SUCCESS)
 }
 
@@ -317,10 +324,12 @@ pub fn unblock(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     if e.state != DfState::Blocked || !e.area.issuer_blocked() {
         return Err(Sw::CONDITIONS_NOT_SATISFIED);
     }
-    atomically(k.store, |s| {
-        fs::write_df_state(s, slot, DfState::Active)?;
-        fs::write_area_flags(s, slot, e.area.without(AreaFlags::ISSUER_BLOCK))
-    })?;
+    set_state(
+        k,
+        slot,
+        DfState::Active,
+        e.area.without(AreaFlags::ISSUER_BLOCK),
+    )?;
     Ok(Sw::SUCCESS)
 }
 
@@ -360,10 +369,7 @@ pub fn erase(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
         }
         if !marked {
             let flags = e.area.with(AreaFlags::REVOKING);
-            atomically(k.store, |s| {
-                fs::write_df_state(s, slot, DfState::Terminated)?;
-                fs::write_area_flags(s, slot, flags)
-            })?;
+            set_state(k, slot, DfState::Terminated, flags)?;
             marked = true;
         }
         let mut batch = ERASE_BATCH;
