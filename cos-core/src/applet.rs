@@ -16,7 +16,7 @@
 //! * The security status is the kernel's and is cleared on DF change and reset.
 //! * An applet's errors are status words chosen at its command boundary.
 
-use crate::error::{atomically, store_sw};
+use crate::error::{atomically, commit_df_state, store_sw};
 use crate::fs::{self, record, DfState, FileEntry, FileKind, Slot};
 use crate::keys::{KeyRecord, KeyType};
 use crate::keystore::{self, TryRestore, Verification};
@@ -140,7 +140,7 @@ impl<'k> Cx<'k> {
             DfState::Blocked
         };
         let adf = self.adf;
-        atomically(self.store, |s| fs::write_df_state(s, adf, st))
+        commit_df_state(self.store, adf, st)
     }
 
     /// Security status (levels reached by VERIFY / EXTERNAL AUTHENTICATE).

@@ -15,7 +15,7 @@
 
 use super::area::{self, AreaGrant};
 use super::Ctx;
-use crate::error::{atomically, store_sw};
+use crate::error::{atomically, commit_card_state, commit_df_state, store_sw};
 use crate::fs::{
     self, space, AreaFlags, DfState, FileEntry, FileKind, LineProtection, Rights, Slot, MF_SLOT,
 };
@@ -491,7 +491,7 @@ pub fn activate(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     if !payload.data.is_empty() {
         return Err(Sw::WRONG_LENGTH);
     }
-    atomically(k.store, |s| fs::write_card_state(s, CardState::Issued))?;
+    commit_card_state(k.store, CardState::Issued)?;
     Ok(Sw::SUCCESS)
 }
 
@@ -520,7 +520,7 @@ pub fn application_block(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     } else {
         DfState::Blocked
     };
-    atomically(k.store, |s| fs::write_df_state(s, df, st))?;
+    commit_df_state(k.store, df, st)?;
     Ok(Sw::SUCCESS)
 }
 
@@ -536,14 +536,14 @@ pub fn application_unblock(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw>
         return Err(Sw::CONDITIONS_NOT_SATISFIED);
     }
     issuer_command(k, cmd, 0x00)?;
-    atomically(k.store, |s| fs::write_df_state(s, df, DfState::Active))?;
+    commit_df_state(k.store, df, DfState::Active)?;
     Ok(Sw::SUCCESS)
 }
 
 /// CARD BLOCK (84 16 00 00 04 MAC): the card is terminated for good.
 pub fn card_block(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     issuer_command(k, cmd, 0x00)?;
-    atomically(k.store, |s| fs::write_card_state(s, CardState::Terminated))?;
+    commit_card_state(k.store, CardState::Terminated)?;
     Ok(Sw::SUCCESS)
 }
 
