@@ -111,7 +111,7 @@ impl<'k> Cx<'k> {
     /// Commit a pending try-counter restore in its own transaction.
     fn flush_restore(&mut self) -> Result<(), Sw> {
         match self.restore.take() {
-            Some(r) => atomically(self.store, |s| r.write(s)),
+            Some(r) => r.commit(self.store),
             None => Ok(()),
         }
     }

@@ -133,7 +133,7 @@ fn verify_dyn(
 ) -> Result<Verification, Sw> {
     let (verdict, restore) = check_dyn(s, at, key, check)?;
     if let Some(r) = restore {
-        atomically(s, |s| r.write(s))?;
+        r.commit(s)?;
     }
     Ok(verdict)
 }
@@ -151,6 +151,17 @@ impl TryRestore {
     pub fn write(&self, s: &mut dyn Storage) -> Result<(), Sw> {
         write_tries(s, self.at, self.counter)
     }
+
+    /// Write the restored counter in a transaction of its own.
+    pub fn commit(&self, s: &mut dyn Storage) -> Result<(), Sw> {
+        commit_tries(s, self.at, self.counter)
+    }
+}
+
+/// A try counter in a transaction of its own: one copy for the consume and both restores.
+#[inline(never)]
+fn commit_tries(s: &mut dyn Storage, at: KeyLocation, t: TryCounter) -> Result<(), Sw> {
+    atomically(s, |s| write_tries(s, at, t))
 }
 
 /// The first half of [`consume_then_verify`]: consume a try (committed to NVM **before** `check`
@@ -181,7 +192,7 @@ fn check_dyn(
     let limited = key.tries.is_limited();
     let after = key.tries.decremented();
     if limited {
-        atomically(s, |s| write_tries(s, at, after))?;
+        commit_tries(s, at, after)?;
     }
     if check(key) {
         let restore = limited.then_some(TryRestore {
