@@ -11,9 +11,7 @@
 //!   refusal or a power cut at any point leaves balance, counters and log all old or all new.
 //! * Counters are checked at INITIALIZE and never wrap; balances never pass the limits.
 
-use crate::command::{
-    is_purse_ins, CompleteRequest, DebitRequest, InitRequest, PurseCommand, UpdateRequest,
-};
+use crate::command::{is_purse_ins, CompleteRequest, DebitRequest, InitRequest, PurseCommand};
 use crate::crypto::{mac4, online_input, purchase_input, session_key, tac};
 use crate::state::{LogRecord, Prove, PurseState, LOG_RECORD_LEN, PURSE_STATE_LEN};
 use crate::types::{
@@ -703,26 +701,71 @@ fn complete_online(
     Ok(Sw::SUCCESS)
 }
 
-/// CREDIT FOR LOAD: the balance grows by the amount; answers the TAC.
-fn credit_for_load(
+/// The completing command of an online operation, one function for the three (they differ only
+/// in the [`OnlineChange`] they build):
+/// * CREDIT FOR LOAD: the balance grows by the amount; answers the TAC;
+/// * DEBIT FOR UNLOAD: the balance shrinks by the amount; answers MAC3 (the TAC, over the same
+///   fields, is kept for GET TRANSACTION PROVE);
+/// * UPDATE OVERDRAW LIMIT (`new_limit`): the balance moves by new − old limit (`9401` if that
+///   would take it below zero); the value MAC'd is the new limit (3 bytes); answers the TAC.
+fn complete_pending(
     cx: &mut Cx<'_>,
     pending: Option<Pending>,
+    want: Completion,
     req: CompleteRequest,
+    new_limit: Option<OverdrawLimit>,
     rsp: &mut Response<'_>,
 ) -> Result<Sw, Sw> {
-    let p = expect(cx, pending, Completion::Credit)?;
-    let PendingOp::Load { amount, terminal } = p.op else {
-        return Err(Sw::CONDITIONS_NOT_SATISFIED);
-    };
-    let change = OnlineChange {
-        key: KeyType::Load,
-        transaction: p.purse.load_type(),
-        value: &amount.to_bytes(),
-        balance: p.before.balance.checked_add(amount),
-        overdraw_limit: p.before.overdraw_limit,
-        logged: amount,
-        terminal,
-        answer_mac3: false,
+    let p = expect(cx, pending, want)?;
+    let value: [u8; 4];
+    let limit: [u8; 3];
+    let change = match p.op {
+        PendingOp::Load { amount, terminal } => {
+            value = amount.to_bytes();
+            OnlineChange {
+                key: KeyType::Load,
+                transaction: p.purse.load_type(),
+                value: &value,
+                balance: p.before.balance.checked_add(amount),
+                overdraw_limit: p.before.overdraw_limit,
+                logged: amount,
+                terminal,
+                answer_mac3: false,
+            }
+        }
+        PendingOp::Unload { amount, terminal } => {
+            value = amount.to_bytes();
+            OnlineChange {
+                key: KeyType::Unload,
+                transaction: TransactionType::Unload,
+                value: &value,
+                balance: p.before.balance.checked_sub(amount),
+                overdraw_limit: p.before.overdraw_limit,
+                logged: amount,
+                terminal,
+                answer_mac3: true,
+            }
+        }
+        PendingOp::Update { terminal } => {
+            // `expect` matched the op to `want`: an update always comes with its new limit.
+            let new_limit = new_limit.ok_or(Sw::CONDITIONS_NOT_SATISFIED)?;
+            limit = new_limit.to_bytes();
+            OnlineChange {
+                key: KeyType::Overdraw,
+                transaction: TransactionType::OverdrawUpdate,
+                value: &limit,
+                balance: p
+                    .before
+                    .balance
+                    .checked_add(new_limit.amount())
+                    .and_then(|b| b.checked_sub(p.before.overdraw_limit.amount())),
+                overdraw_limit: new_limit,
+                logged: Amount::ZERO,
+                terminal,
+                answer_mac3: false,
+            }
+        }
+        PendingOp::Debit { .. } => return Err(Sw::CONDITIONS_NOT_SATISFIED),
     };
     complete_online(cx, &p, req.date_time, req.mac2, change, rsp)
 }
@@ -791,60 +834,6 @@ fn debit(
     settle(cx, &p, &settled, staged)?;
     put(rsp, &[&tac.0, &mac2.0])?;
     Ok(Sw::SUCCESS)
-}
-
-/// DEBIT FOR UNLOAD: the balance shrinks by the amount; answers MAC3 (the TAC, over the same
-/// fields, is kept for GET TRANSACTION PROVE).
-fn debit_for_unload(
-    cx: &mut Cx<'_>,
-    pending: Option<Pending>,
-    req: CompleteRequest,
-    rsp: &mut Response<'_>,
-) -> Result<Sw, Sw> {
-    let p = expect(cx, pending, Completion::Unload)?;
-    let PendingOp::Unload { amount, terminal } = p.op else {
-        return Err(Sw::CONDITIONS_NOT_SATISFIED);
-    };
-    let change = OnlineChange {
-        key: KeyType::Unload,
-        transaction: TransactionType::Unload,
-        value: &amount.to_bytes(),
-        balance: p.before.balance.checked_sub(amount),
-        overdraw_limit: p.before.overdraw_limit,
-        logged: amount,
-        terminal,
-        answer_mac3: true,
-    };
-    complete_online(cx, &p, req.date_time, req.mac2, change, rsp)
-}
-
-/// UPDATE OVERDRAW LIMIT: the balance moves by new − old limit (`9401` if that would take it
-/// below zero); the value MAC'd is the new limit (3 bytes); answers the TAC.
-fn update_overdraw_limit(
-    cx: &mut Cx<'_>,
-    pending: Option<Pending>,
-    req: UpdateRequest,
-    rsp: &mut Response<'_>,
-) -> Result<Sw, Sw> {
-    let p = expect(cx, pending, Completion::Update)?;
-    let PendingOp::Update { terminal } = p.op else {
-        return Err(Sw::CONDITIONS_NOT_SATISFIED);
-    };
-    let change = OnlineChange {
-        key: KeyType::Overdraw,
-        transaction: TransactionType::OverdrawUpdate,
-        value: &req.new_limit.to_bytes(),
-        balance: p
-            .before
-            .balance
-            .checked_add(req.new_limit.amount())
-            .and_then(|b| b.checked_sub(p.before.overdraw_limit.amount())),
-        overdraw_limit: req.new_limit,
-        logged: Amount::ZERO,
-        terminal,
-        answer_mac3: false,
-    };
-    complete_online(cx, &p, req.date_time, req.mac2, change, rsp)
 }
 
 /// GET TRANSACTION PROVE: MAC2 (4) ‖ TAC (4) of the purse's last transaction when its type and
@@ -923,7 +912,9 @@ impl Applet for EPurse {
                 },
                 rsp,
             ),
-            PurseCommand::CreditForLoad(req) => credit_for_load(cx, pending, req, rsp),
+            PurseCommand::CreditForLoad(req) => {
+                complete_pending(cx, pending, Completion::Credit, req, None, rsp)
+            }
             PurseCommand::InitializeDebit {
                 kind: DebitKind::CappPurchase,
                 ..
@@ -942,7 +933,9 @@ impl Applet for EPurse {
                 },
                 rsp,
             ),
-            PurseCommand::DebitForUnload(req) => debit_for_unload(cx, pending, req, rsp),
+            PurseCommand::DebitForUnload(req) => {
+                complete_pending(cx, pending, Completion::Unload, req, None, rsp)
+            }
             PurseCommand::InitializeUpdate {
                 key_index,
                 terminal,
@@ -953,7 +946,17 @@ impl Applet for EPurse {
                 PendingOp::Update { terminal },
                 rsp,
             ),
-            PurseCommand::UpdateOverdrawLimit(req) => update_overdraw_limit(cx, pending, req, rsp),
+            PurseCommand::UpdateOverdrawLimit(req) => complete_pending(
+                cx,
+                pending,
+                Completion::Update,
+                CompleteRequest {
+                    date_time: req.date_time,
+                    mac2: req.mac2,
+                },
+                Some(req.new_limit),
+                rsp,
+            ),
             PurseCommand::GetTransactionProve { transaction, atc } => {
                 get_transaction_prove(cx, transaction, atc, rsp)
             }
