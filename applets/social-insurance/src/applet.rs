@@ -114,17 +114,29 @@ fn find_element(
         if e.kind != FileKind::LinearVariable {
             continue;
         }
-        for n in 1..=cx.record_count(f)? {
-            let len = cx.read_record(f, n, buf)?;
-            let record = buf.get(..len).ok_or(Sw::UNKNOWN)?;
-            if let Ok((el, _)) = element::parse(record) {
-                if el.tag == tag {
-                    return Ok(Some(Found {
-                        len,
-                        read: e.rights.first,
-                    }));
-                }
-            }
+        if let Some(len) = record_with(cx, f, tag, buf)? {
+            return Ok(Some(Found {
+                len,
+                read: e.rights.first,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// The length of the first record of `f` whose element is tagged `tag` (left in `buf`). One
+/// copy of the record scan for GET DATA and the FCI.
+fn record_with(
+    cx: &Cx<'_>,
+    f: FileRef,
+    tag: Tag,
+    buf: &mut [u8; MAX_RECORD],
+) -> Result<Option<usize>, Sw> {
+    for n in 1..=cx.record_count(f)? {
+        let len = cx.read_record(f, n, buf)?;
+        let record = buf.get(..len).ok_or(Sw::UNKNOWN)?;
+        if element::parse(record).is_ok_and(|(el, _)| el.tag == tag) {
+            return Ok(Some(len));
         }
     }
     Ok(None)
@@ -168,20 +180,17 @@ impl SocialInsurance {
             (Tag::CARD_TYPE, FCI_CARD_TYPE_TAG, false),
             (Tag::SPECIFICATION_VERSION, FCI_SPEC_VERSION_TAG, true),
         ] {
-            for n in 1..=cx.record_count(f)? {
-                let len = cx.read_record(f, n, &mut buf)?;
-                let record = buf.get(..len).ok_or(Sw::UNKNOWN)?;
-                if let Ok((el, _)) = element::parse(record) {
-                    if el.tag == tag {
-                        let value = if text {
-                            element::trim_text(el.value)
-                        } else {
-                            el.value
-                        };
-                        fci.tlv(fci_tag, value).map_err(overflow)?;
-                        break;
-                    }
-                }
+            let Some(len) = record_with(cx, f, tag, &mut buf)? else {
+                continue;
+            };
+            let record = buf.get(..len).ok_or(Sw::UNKNOWN)?;
+            if let Ok((el, _)) = element::parse(record) {
+                let value = if text {
+                    element::trim_text(el.value)
+                } else {
+                    el.value
+                };
+                fci.tlv(fci_tag, value).map_err(overflow)?;
             }
         }
         Ok(())
