@@ -55,17 +55,19 @@ fn select_inner(
     let data = cmd.data();
     let slots = k.header.slots;
     let cur = k.session.current_df;
-    let (slot, e) = match cmd.p1() {
+    // Each form finds a slot; its entry is read once below, not moved out of every lookup
+    // (the moves of a large entry through each arm cost more code than the extra read).
+    let slot = match cmd.p1() {
         0x00 => {
             if data.is_empty() {
-                (MF_SLOT, fs::entry(k.store, MF_SLOT)?)
+                MF_SLOT
             } else {
                 by_fid_anywhere(k, fid_of(data)?)?
             }
         }
         // Child DF (01) or EF (02): one lookup, the kind decides.
         0x01 | 0x02 => match fs::child_by_fid(k.store, slots, cur, fid_of(data)?)? {
-            Some((s, e)) if e.kind.is_df() == (cmd.p1() == 0x01) => (s, e),
+            Some((s, e)) if e.kind.is_df() == (cmd.p1() == 0x01) => s,
             _ => return Err(Sw::FILE_NOT_FOUND),
         },
         0x03 => {
@@ -75,13 +77,13 @@ fn select_inner(
             if cur == MF_SLOT {
                 return Err(Sw::FILE_NOT_FOUND);
             }
-            let parent = Slot(fs::entry(k.store, cur)?.parent);
-            (parent, fs::entry(k.store, parent)?)
+            Slot(fs::entry(k.store, cur)?.parent)
         }
         0x04 => by_name(k, data, occurrence == 0x02)?,
         0x08 | 0x09 => by_path(k, data, cmd.p1() == 0x08)?,
         _ => return Err(Sw::INCORRECT_P1P2),
     };
+    let e = fs::entry(k.store, slot)?;
     // Internal EFs and key files cannot be selected: nothing could be done with them.
     if matches!(e.kind, FileKind::Internal | FileKind::KeyFile) {
         return Err(Sw::FILE_NOT_FOUND);
@@ -129,28 +131,28 @@ fn fid_of(data: &[u8]) -> Result<Fid, Sw> {
 }
 
 /// P1 = 00: the MF, a child of the current DF, the current DF's parent, or a sibling DF.
-fn by_fid_anywhere(k: &Ctx<'_>, fid: Fid) -> Result<(Slot, FileEntry), Sw> {
+fn by_fid_anywhere(k: &Ctx<'_>, fid: Fid) -> Result<Slot, Sw> {
     if fid == Fid::MF {
-        return Ok((MF_SLOT, fs::entry(k.store, MF_SLOT)?));
+        return Ok(MF_SLOT);
     }
     let slots = k.header.slots;
     let cur = k.session.current_df;
-    if let Some(hit) = fs::child_by_fid(k.store, slots, cur, fid)? {
-        return Ok(hit);
+    if let Some((s, _)) = fs::child_by_fid(k.store, slots, cur, fid)? {
+        return Ok(s);
     }
     let parent = Slot(fs::entry(k.store, cur)?.parent);
     let pe = fs::entry(k.store, parent)?;
     if pe.fid == fid && parent != cur {
-        return Ok((parent, pe));
+        return Ok(parent);
     }
     match fs::child_by_fid(k.store, slots, parent, fid)? {
-        Some((s, e)) if e.kind.is_df() => Ok((s, e)),
+        Some((s, e)) if e.kind.is_df() => Ok(s),
         _ => Err(Sw::FILE_NOT_FOUND),
     }
 }
 
 /// P1 = 04: DF name, partial (prefix) match; "next" continues after the last match.
-fn by_name(k: &mut Ctx<'_>, name: &[u8], next: bool) -> Result<(Slot, FileEntry), Sw> {
+fn by_name(k: &mut Ctx<'_>, name: &[u8], next: bool) -> Result<Slot, Sw> {
     if name.is_empty() || name.len() > fs::entry::MAX_DF_NAME {
         return Err(Sw::WRONG_LENGTH);
     }
@@ -162,16 +164,16 @@ fn by_name(k: &mut Ctx<'_>, name: &[u8], next: bool) -> Result<(Slot, FileEntry)
         e.kind.is_df() && e.df_name().starts_with(name)
     })?;
     match hit {
-        Some((s, e)) => {
+        Some((s, _)) => {
             k.session.last_name_match = Some(s);
-            Ok((s, e))
+            Ok(s)
         }
         None => Err(Sw::FILE_NOT_FOUND),
     }
 }
 
 /// P1 = 08 (from the MF, MF FID omitted) or 09 (from the current DF): a list of FIDs.
-fn by_path(k: &Ctx<'_>, path: &[u8], from_mf: bool) -> Result<(Slot, FileEntry), Sw> {
+fn by_path(k: &Ctx<'_>, path: &[u8], from_mf: bool) -> Result<Slot, Sw> {
     if path.is_empty() || !path.len().is_multiple_of(2) {
         return Err(Sw::WRONG_LENGTH);
     }
@@ -196,7 +198,7 @@ fn by_path(k: &Ctx<'_>, path: &[u8], from_mf: bool) -> Result<(Slot, FileEntry),
         at = s;
         e = ne;
     }
-    Ok((at, e))
+    Ok(at)
 }
 
 /// Make `slot` the current DF: clear security on change, switch the bound applet, answer.
