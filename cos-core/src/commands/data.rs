@@ -15,20 +15,20 @@ use cos_apdu::{Command, Ne, Response, Sw};
 /// §11.2.2); otherwise the current EF and a 15-bit offset. Using an SFI makes that EF current.
 fn binary_target(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<(Slot, FileEntry, u32), Sw> {
     let (p1, p2) = (cmd.p1(), cmd.p2());
-    let (slot, e, offset) = if p1 & 0x80 != 0 {
+    // The entry is read once for both forms (moving it out of the SFI lookup cost more code).
+    let (slot, offset) = if p1 & 0x80 != 0 {
         if p1 & 0x60 != 0 {
             return Err(Sw::INCORRECT_P1P2);
         }
-        let (slot, e) = by_sfi(k, p1 & 0x1F)?;
-        (slot, e, u32::from(p2))
+        (by_sfi(k, p1 & 0x1F)?, u32::from(p2))
     } else {
         let slot = k
             .session
             .current_ef
             .ok_or(Sw::COMMAND_NOT_ALLOWED_NO_CURRENT_EF)?;
-        let e = fs::entry(k.store, slot)?;
-        (slot, e, u32::from(u16::from_be_bytes([p1, p2])))
+        (slot, u32::from(u16::from_be_bytes([p1, p2])))
     };
+    let e = fs::entry(k.store, slot)?;
     if e.kind != FileKind::Transparent {
         return Err(Sw::COMMAND_INCOMPATIBLE_WITH_FILE);
     }
@@ -36,11 +36,13 @@ fn binary_target(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<(Slot, FileEntry,
     Ok((slot, e, offset))
 }
 
-fn by_sfi(k: &Ctx<'_>, sfi: u8) -> Result<(Slot, FileEntry), Sw> {
+fn by_sfi(k: &Ctx<'_>, sfi: u8) -> Result<Slot, Sw> {
     if sfi == 0 || sfi > 30 {
         return Err(Sw::INCORRECT_P1P2);
     }
-    fs::child_by_sfi(k.store, k.header.slots, k.session.current_df, sfi)?.ok_or(Sw::FILE_NOT_FOUND)
+    fs::child_by_sfi(k.store, k.header.slots, k.session.current_df, sfi)?
+        .map(|(s, _)| s)
+        .ok_or(Sw::FILE_NOT_FOUND)
 }
 
 /// Le 00 (short) or 0000 (extended) asks for "everything, up to the maximum" without a warning.
@@ -141,17 +143,16 @@ fn protected_payload(
 /// The record EF of a record command: P2 b8–b4 SFI (0 = current EF, 31 reserved).
 fn record_target(k: &mut Ctx<'_>, p2: u8) -> Result<(Slot, FileEntry), Sw> {
     let sfi = p2 >> 3;
-    let (slot, e) = match sfi {
-        0 => {
-            let slot = k
-                .session
-                .current_ef
-                .ok_or(Sw::COMMAND_NOT_ALLOWED_NO_CURRENT_EF)?;
-            (slot, fs::entry(k.store, slot)?)
-        }
+    // As for binary commands: find the slot, read its entry once.
+    let slot = match sfi {
+        0 => k
+            .session
+            .current_ef
+            .ok_or(Sw::COMMAND_NOT_ALLOWED_NO_CURRENT_EF)?,
         31 => return Err(Sw::INCORRECT_P1P2),
         _ => by_sfi(k, sfi)?,
     };
+    let e = fs::entry(k.store, slot)?;
     if !e.kind.is_record() {
         return Err(Sw::COMMAND_INCOMPATIBLE_WITH_FILE);
     }
