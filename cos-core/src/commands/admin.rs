@@ -212,7 +212,7 @@ pub fn create_file(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     let dfe = fs::entry(k.store, df)?;
     let own_area = match fs::area_of(k.store, slots, df)? {
         // Until the hand-over the area takes nothing but its new key.
-        Some((_, a)) if !a.area.handed_over() => return Err(Sw::CONDITIONS_NOT_SATISFIED),
+        Some((_, a)) if !a.handed_over() => return Err(Sw::CONDITIONS_NOT_SATISFIED),
         a => a.map(|(s, _)| s),
     };
     let in_area = own_area.is_some();
@@ -356,11 +356,11 @@ pub fn write_key(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     let area = fs::area_of(k.store, slots, df)?;
     // Some(area slot, flags) while the area waits for its hand-over.
     let pending = match area {
-        Some((aslot, a)) if !a.area.handed_over() => {
+        Some((aslot, a)) if !a.handed_over() => {
             if !(p1 == 0x01 || p1 == KeyType::LineProtection.code()) || cmd.p2() != 0x00 {
                 return Err(Sw::CONDITIONS_NOT_SATISFIED);
             }
-            Some((aslot, a.area))
+            Some((aslot, a))
         }
         _ => None,
     };
@@ -426,7 +426,7 @@ pub fn erase_df(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     let dfe = fs::entry(k.store, df)?;
     let area = fs::area_of(k.store, slots, df)?;
     if let Some((_, a)) = &area {
-        if !a.area.handed_over() {
+        if !a.handed_over() {
             return Err(Sw::CONDITIONS_NOT_SATISFIED);
         }
     }

@@ -308,16 +308,18 @@ pub fn free_subtree(s: &mut dyn Storage, slots: u8, df: Slot) -> Result<u8, Sw> 
 }
 
 /// The application area `slot` belongs to: itself or its nearest ancestor whose area flag is set
-/// (`docs/areas.md`). Bounded by the table size like [`is_descendant`].
+/// (`docs/areas.md`), with that DF's area flags. Bounded by the table size like
+/// [`is_descendant`]. Only the slot and flags come back: every caller needs no more, and a small
+/// answer travels in registers instead of a whole entry copied through each frame.
 pub fn area_of(
     s: &dyn Storage,
     slots: u8,
     mut slot: Slot,
-) -> Result<Option<(Slot, FileEntry)>, Sw> {
+) -> Result<Option<(Slot, AreaFlags)>, Sw> {
     for _ in 0..=slots {
         let e = entry(s, slot)?;
         if e.kind.is_df() && e.area.is_area() {
-            return Ok(Some((slot, e)));
+            return Ok(Some((slot, e.area)));
         }
         if slot == MF_SLOT {
             return Ok(None);
