@@ -242,6 +242,18 @@ impl<'k> Cx<'k> {
         id: u8,
         check: impl FnOnce(&KeyRecord) -> bool,
     ) -> Result<Verification, Sw> {
+        let mut check = Some(check);
+        self.verify_dyn(ty, id, &mut |k| check.take().is_some_and(|c| c(k)))
+    }
+
+    /// [`Cx::verify_with_key`] with the check behind a `dyn` (one copy for every applet).
+    #[inline(never)]
+    fn verify_dyn(
+        &mut self,
+        ty: KeyType,
+        id: u8,
+        check: &mut dyn FnMut(&KeyRecord) -> bool,
+    ) -> Result<Verification, Sw> {
         self.flush_restore()?;
         let kf = self.key_file()?;
         let (at, key) =
