@@ -27,7 +27,7 @@ pub fn find(
     types: &[KeyType],
     id: u8,
 ) -> Result<Option<(KeyLocation, KeyRecord)>, Sw> {
-    find_by(s, kf, |ty, i| types.contains(&ty) && i == id)
+    find_by(s, kf, types, Some(id))
 }
 
 /// The first key of a type (lowest record), e.g. the DF's line-protection key.
@@ -36,23 +36,27 @@ pub fn first_of(
     kf: &FileEntry,
     ty: KeyType,
 ) -> Result<Option<(KeyLocation, KeyRecord)>, Sw> {
-    find_by(s, kf, |t, _| t == ty)
+    find_by(s, kf, &[ty], None)
 }
 
 /// The first record whose type and identifier `want` accepts. Only those two bytes are read of
 /// the other records: a lookup copies (and then wipes) the key bytes of the record it returns,
-/// not of every record before it.
+/// not of every record before it. The filter is data (types, and an identifier or any), not a
+/// closure, so that one copy of the scan serves both lookups.
 fn find_by(
     s: &dyn Storage,
     kf: &FileEntry,
-    want: impl Fn(KeyType, u8) -> bool,
+    types: &[KeyType],
+    id: Option<u8>,
 ) -> Result<Option<(KeyLocation, KeyRecord)>, Sw> {
     for i in 0..capacity(kf) {
         let off = i * KEY_RECORD_SIZE as u32;
         let mut head = [0u8; 2];
         fs::read_body(s, kf, off, &mut head)?;
-        let [ty, id] = head;
-        if !KeyType::from_code(ty).is_some_and(|t| want(t, id)) {
+        let [ty, kid] = head;
+        if !KeyType::from_code(ty)
+            .is_some_and(|t| types.contains(&t) && id.is_none_or(|w| w == kid))
+        {
             continue;
         }
         let mut b = [0u8; KEY_RECORD_SIZE];
