@@ -39,6 +39,19 @@ pub(crate) struct NewFile<'a> {
     pub(crate) area: Option<AreaGrant<'a>>,
 }
 
+impl NewFile<'_> {
+    /// The DF name as a file-table field (zero-padded): one copy for the three entries built
+    /// from a CREATE FILE (DF, redefined MF, granted area).
+    #[inline(never)]
+    pub(crate) fn name_field(&self) -> [u8; fs::entry::MAX_DF_NAME] {
+        let mut name = [0u8; fs::entry::MAX_DF_NAME];
+        for (d, s) in name.iter_mut().zip(self.name) {
+            *d = *s;
+        }
+        name
+    }
+}
+
 /// Parse FMCOS CREATE FILE data (`docs/commands.md` has the table). Trailing `FF FF` bytes are
 /// optional (tools differ). Out of line: its answer is built in one place instead of inside
 /// CREATE FILE's frame (measured smaller).
@@ -262,10 +275,7 @@ pub fn create_file(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     let page = (nf.kind == FileKind::Internal).then(|| k.store.page_size());
     let alloc = space::allocate(k.store, slots, df, &dfe, nf.size, page)?;
     let offset = alloc.offset();
-    let mut name = [0u8; fs::entry::MAX_DF_NAME];
-    for (d, s) in name.iter_mut().zip(nf.name) {
-        *d = *s;
-    }
+    let name = nf.name_field();
     let entry = FileEntry {
         kind: nf.kind,
         parent: df.0,
@@ -324,10 +334,7 @@ fn redefine_mf(k: &mut Ctx<'_>, nf: &NewFile<'_>) -> Result<Sw, Sw> {
     let mut mf = fs::entry(k.store, MF_SLOT)?;
     mf.rights = nf.rights;
     mf.sfi = nf.app_type;
-    mf.name = [0; fs::entry::MAX_DF_NAME];
-    for (d, s) in mf.name.iter_mut().zip(nf.name) {
-        *d = *s;
-    }
+    mf.name = nf.name_field();
     mf.name_len = nf.name.len() as u8;
     let state = k.header.state;
     atomically(k.store, |s| {

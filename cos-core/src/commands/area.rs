@@ -188,10 +188,7 @@ pub(crate) fn grant(
     let mf = fs::entry(k.store, MF_SLOT)?;
     let alloc = space::allocate(k.store, slots, MF_SLOT, &mf, nf.size, None)?;
     let offset = alloc.offset();
-    let mut name = [0u8; fs::entry::MAX_DF_NAME];
-    for (d, s) in name.iter_mut().zip(nf.name) {
-        *d = *s;
-    }
+    let name = nf.name_field();
     let area = FileEntry {
         kind: FileKind::Dedicated,
         parent: MF_SLOT.0,
