@@ -504,8 +504,13 @@ fn key_index_sw(sw: Sw) -> Sw {
 
 /// The pending INITIALIZE, if it was answered by the command just before this one and started
 /// this completion: otherwise `9406` (none straight before) or `6985` (another transaction's).
-fn expect(cx: &Cx<'_>, pending: Option<Pending>, want: Completion) -> Result<Pending, Sw> {
-    let p = pending.ok_or(Sw::PBOC_NO_TRANSACTION)?;
+/// Borrowed, not moved: the pending state is large, and a copy out of every caller cost code.
+fn expect<'p>(
+    cx: &Cx<'_>,
+    pending: &'p Option<Pending>,
+    want: Completion,
+) -> Result<&'p Pending, Sw> {
+    let p = pending.as_ref().ok_or(Sw::PBOC_NO_TRANSACTION)?;
     if p.seq.wrapping_add(1) != cx.command_seq() {
         return Err(Sw::PBOC_NO_TRANSACTION);
     }
@@ -716,7 +721,7 @@ fn complete_pending(
     new_limit: Option<OverdrawLimit>,
     rsp: &mut Response<'_>,
 ) -> Result<Sw, Sw> {
-    let p = expect(cx, pending, want)?;
+    let p = expect(cx, &pending, want)?;
     let value: [u8; 4];
     let limit: [u8; 3];
     let change = match p.op {
@@ -767,7 +772,7 @@ fn complete_pending(
         }
         PendingOp::Debit { .. } => return Err(Sw::CONDITIONS_NOT_SATISFIED),
     };
-    complete_online(cx, &p, req.date_time, req.mac2, change, rsp)
+    complete_online(cx, p, req.date_time, req.mac2, change, rsp)
 }
 
 /// DEBIT FOR PURCHASE / CASH WITHDRAW / CAPP PURCHASE: MAC1 = MAC(SESPK, amount ‖ type ‖
@@ -780,7 +785,7 @@ fn debit(
     rsp: &mut Response<'_>,
     staged: &mut dyn FnMut(&mut Tx<'_>) -> Result<(), Sw>,
 ) -> Result<Sw, Sw> {
-    let p = expect(cx, pending, Completion::Debit)?;
+    let p = expect(cx, &pending, Completion::Debit)?;
     let PendingOp::Debit {
         kind,
         amount,
@@ -831,7 +836,7 @@ fn debit(
         mac: mac2,
         tac,
     };
-    settle(cx, &p, &settled, staged)?;
+    settle(cx, p, &settled, staged)?;
     put(rsp, &[&tac.0, &mac2.0])?;
     Ok(Sw::SUCCESS)
 }
