@@ -130,14 +130,17 @@ fn protected_payload(
     cmd: &Command<'_>,
     e: &FileEntry,
 ) -> Result<super::Payload, Sw> {
-    if !cmd.cla().has_sm() && !k.rights_enforced(Slot(e.parent))? {
-        return k.payload(cmd, false, false);
-    }
-    match e.protection {
-        LineProtection::None => k.payload(cmd, false, false),
-        LineProtection::Mac => k.payload(cmd, true, false),
-        LineProtection::EncryptedMac => k.payload(cmd, true, true),
-    }
+    // (require SM, decrypt), then one call.
+    let (require, decrypt) = if !cmd.cla().has_sm() && !k.rights_enforced(Slot(e.parent))? {
+        (false, false)
+    } else {
+        match e.protection {
+            LineProtection::None => (false, false),
+            LineProtection::Mac => (true, false),
+            LineProtection::EncryptedMac => (true, true),
+        }
+    };
+    k.payload(cmd, require, decrypt)
 }
 
 /// The record EF of a record command: P2 b8–b4 SFI (0 = current EF, 31 reserved).
