@@ -262,6 +262,15 @@ fn named_area(k: &Ctx<'_>, data: &[u8]) -> Result<(Slot, FileEntry), Sw> {
     }
 }
 
+/// The area a MAC-protected command at the MF names (its payload, see [`named_area`]). Out of
+/// line so that the payload buffer's frame is gone before the caller's transaction commits (the
+/// deepest stack path of the area commands), and one copy serves block, unblock and erase.
+#[inline(never)]
+fn commanded_area(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<(Slot, FileEntry), Sw> {
+    let payload = k.payload(cmd, true, false)?;
+    named_area(k, &payload.data)
+}
+
 /// An area's life-cycle byte and flags, in one transaction. One copy for block, unblock and the
 /// revocation's mark (each had its own transaction closure).
 #[inline(never)]
@@ -292,8 +301,7 @@ pub fn block(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     if cmd.p1() != 0 || cmd.p2() > 0x01 {
         return Err(Sw::INCORRECT_P1P2);
     }
-    let payload = k.payload(cmd, true, false)?;
-    let (slot, e) = named_area(k, &payload.data)?;
+    let (slot, e) = commanded_area(k, cmd)?;
     let permanent = cmd.p2() == 0x01;
     if e.state == DfState::Terminated {
         // Already terminated: a permanent block is a no-op (scripts may resend it), a temporary
@@ -318,8 +326,7 @@ pub fn unblock(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     if cmd.p1() != 0 || cmd.p2() != 0 {
         return Err(Sw::INCORRECT_P1P2);
     }
-    let payload = k.payload(cmd, true, false)?;
-    let (slot, e) = named_area(k, &payload.data)?;
+    let (slot, e) = commanded_area(k, cmd)?;
     if e.state != DfState::Blocked || !e.area.issuer_blocked() {
         return Err(Sw::CONDITIONS_NOT_SATISFIED);
     }
@@ -346,8 +353,7 @@ pub fn erase(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     }
     let mf = fs::entry(k.store, MF_SLOT)?;
     k.check_right(MF_SLOT, mf.rights.second)?;
-    let payload = k.payload(cmd, true, false)?;
-    let (slot, e) = named_area(k, &payload.data)?;
+    let (slot, e) = commanded_area(k, cmd)?;
     let slots = k.header.slots;
     let mut marked = e.area.revoking();
     // Bounded: every round either completes or frees at least one slot of the area.
