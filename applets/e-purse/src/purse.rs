@@ -254,6 +254,8 @@ impl EPurse {
         })
     }
 
+    /// INITIALIZE FOR PURCHASE / CASH WITHDRAWAL / CAPP PURCHASE: the purse must allow the kind
+    /// (`6A86`); the rest is [`EPurse::initialize_online`]'s debit branch.
     fn init_debit(
         &mut self,
         cx: &mut Cx<'_>,
@@ -265,39 +267,12 @@ impl EPurse {
         if !kind.allows(purse) {
             return Err(Sw::INCORRECT_P1P2);
         }
-        let files = open(cx, purse)?;
-        let key = transaction_key(cx, KeyType::Purchase, req.key_index)?;
-        let before = read_state(cx, &files)?;
-        self.check_counter(before.offline_atc)?;
-        if req.amount > before.balance {
-            return Err(Sw::PBOC_INSUFFICIENT_FUNDS);
-        }
-        let mut random = [0u8; 4];
-        cx.random(&mut random);
-        put(
-            rsp,
-            &[
-                &before.balance.to_bytes(),
-                &before.offline_atc.to_bytes(),
-                &before.overdraw_limit.to_bytes(),
-                &[key.version(), key.algorithm.id()],
-                &random,
-            ],
-        )?;
-        self.pending = Some(Pending {
-            seq: cx.command_seq(),
-            purse,
-            files,
-            key_index: req.key_index,
-            random,
-            before,
-            op: PendingOp::Debit {
-                kind,
-                amount: req.amount,
-                terminal: req.terminal,
-            },
-        });
-        Ok(Sw::SUCCESS)
+        let op = PendingOp::Debit {
+            kind,
+            amount: req.amount,
+            terminal: req.terminal,
+        };
+        self.initialize_online(cx, purse, req.key_index, op, rsp)
     }
 
     fn check_counter(&self, atc: Atc) -> Result<(), Sw> {
@@ -324,7 +299,12 @@ impl EPurse {
     ///   the load may not pass the maximum balance;
     /// * unload: the same with the unload key and type `03`; the amount may not exceed own funds;
     /// * update: balance ‖ online ATC ‖ **old limit (3)** ‖ key version ‖ algorithm ‖ random ‖
-    ///   MAC1, MAC1 = MAC(SESK, balance ‖ old limit ‖ 07 ‖ terminal).
+    ///   MAC1, MAC1 = MAC(SESK, balance ‖ old limit ‖ 07 ‖ terminal);
+    /// * debit (purchase, cash withdrawal, CAPP; from [`EPurse::init_debit`]): balance ‖
+    ///   **offline** ATC ‖ overdraw limit (3) ‖ key version ‖ algorithm ‖ random, no MAC1 (the
+    ///   session key needs the terminal's TTC); the amount may not exceed the balance.
+    ///
+    /// One body for the four: they share every step but the checks and the MAC1.
     fn initialize_online(
         &mut self,
         cx: &mut Cx<'_>,
@@ -338,11 +318,17 @@ impl EPurse {
             PendingOp::Load { .. } => KeyType::Load,
             PendingOp::Unload { .. } => KeyType::Unload,
             PendingOp::Update { .. } => KeyType::Overdraw,
-            PendingOp::Debit { .. } => return Err(Sw::UNKNOWN),
+            PendingOp::Debit { .. } => KeyType::Purchase,
         };
         let key = transaction_key(cx, key_type, key_index)?;
         let before = read_state(cx, &files)?;
-        self.check_counter(before.online_atc)?;
+        let debit = matches!(op, PendingOp::Debit { .. });
+        let atc = if debit {
+            before.offline_atc
+        } else {
+            before.online_atc
+        };
+        self.check_counter(atc)?;
         let amount_field: [u8; 4];
         let limit_field = before.overdraw_limit.to_bytes();
         // (type, terminal, the field after the balance in MAC1, the field between ATC and key
@@ -373,29 +359,42 @@ impl EPurse {
                 &limit_field,
                 &limit_field,
             ),
-            PendingOp::Debit { .. } => return Err(Sw::UNKNOWN),
+            PendingOp::Debit {
+                kind,
+                amount,
+                terminal,
+            } => {
+                if amount > before.balance {
+                    return Err(Sw::PBOC_INSUFFICIENT_FUNDS);
+                }
+                (kind.transaction_type(purse), terminal, &[], &limit_field)
+            }
         };
         let mut random = [0u8; 4];
         cx.random(&mut random);
-        let sk = session_key(&key, &online_input(random, before.online_atc))?;
-        let mac1 = mac4(
-            &sk,
-            &[
-                &before.balance.to_bytes(),
-                mac1_field,
-                &[ty.code()],
-                &terminal.0,
-            ],
-        )?;
+        let mac1 = if debit {
+            None
+        } else {
+            let sk = session_key(&key, &online_input(random, atc))?;
+            Some(mac4(
+                &sk,
+                &[
+                    &before.balance.to_bytes(),
+                    mac1_field,
+                    &[ty.code()],
+                    &terminal.0,
+                ],
+            )?)
+        };
         put(
             rsp,
             &[
                 &before.balance.to_bytes(),
-                &before.online_atc.to_bytes(),
+                &atc.to_bytes(),
                 answer_field,
                 &[key.version(), key.algorithm.id()],
                 &random,
-                &mac1.0,
+                mac1.as_ref().map_or(&[], |m| &m.0),
             ],
         )?;
         self.pending = Some(Pending {
