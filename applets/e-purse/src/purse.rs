@@ -16,7 +16,7 @@ use crate::crypto::{mac4, online_input, purchase_input, session_key, tac};
 use crate::state::{LogRecord, Prove, PurseState, LOG_RECORD_LEN, PURSE_STATE_LEN};
 use crate::types::{
     Amount, Atc, DateTime, DebitKind, KeyIndex, Mac4, OverdrawLimit, PurseKind, TerminalId,
-    TransactionType,
+    TransactionType, Ttc,
 };
 use cos_core::apdu::{Aid, Command, Fid, Response, Sw};
 use cos_core::crypto::Key;
@@ -646,50 +646,76 @@ struct OnlineChange<'a> {
     terminal: TerminalId,
     /// The answer: the TAC (load, limit update) or MAC3 (unload).
     answer_mac3: bool,
+    /// A purchase's TTC: the completion is the offline DEBIT (see [`complete_online`]).
+    ttc: Option<Ttc>,
 }
 
 /// The online completions — CREDIT FOR LOAD, DEBIT FOR UNLOAD, UPDATE OVERDRAW LIMIT — share one
 /// shape (JR/T 0025 Part 2): MAC2 = MAC(session key of the online counter, value ‖ type ‖
 /// terminal ‖ date ‖ time); the TAC (and an unload's MAC3 under the session key) covers new
 /// balance ‖ online ATC (as INITIALIZE returned it) ‖ value ‖ type ‖ terminal ‖ date ‖ time.
+///
+/// The offline DEBIT (`c.ttc` set) runs the same steps with its own fields: MAC1 = MAC(SESPK,
+/// amount ‖ type ‖ terminal ‖ date ‖ time) under `random ‖ offline ATC ‖ TTC`; MAC2 =
+/// MAC(SESPK, amount); TAC over amount ‖ type ‖ terminal ‖ TTC ‖ date ‖ time; answer TAC ‖ MAC2;
+/// `staged` runs inside its transaction. One body for the four completions.
 fn complete_online(
     cx: &mut Cx<'_>,
     p: &Pending,
     date_time: DateTime,
-    mac2: Mac4,
+    given: Mac4,
     c: OnlineChange<'_>,
+    staged: &mut dyn FnMut(&mut Tx<'_>) -> Result<(), Sw>,
     rsp: &mut Response<'_>,
 ) -> Result<Sw, Sw> {
     let ty = c.transaction;
     let dt = date_time.to_bytes();
-    let atc = p.before.online_atc;
+    let (atc, input, counter) = match c.ttc {
+        Some(ttc) => {
+            let atc = p.before.offline_atc;
+            (atc, purchase_input(p.random, atc, ttc), Counter::Offline)
+        }
+        None => {
+            let atc = p.before.online_atc;
+            (atc, online_input(p.random, atc), Counter::Online)
+        }
+    };
     let sk = verify_mac(
         cx,
         c.key,
         p.key_index,
-        &online_input(p.random, atc),
+        &input,
         &[c.value, &[ty.code()], &c.terminal.0, &dt],
-        mac2,
+        given,
     )?;
     let balance = c.balance.ok_or(Sw::PBOC_INSUFFICIENT_FUNDS)?;
     let next = atc.next().ok_or(Sw::PBOC_COUNTER_LIMIT)?;
-    let fields: [&[u8]; 6] = [
-        &balance.to_bytes(),
-        &atc.to_bytes(),
-        c.value,
-        &[ty.code()],
-        &c.terminal.0,
-        &dt,
-    ];
-    let kept = if c.answer_mac3 {
-        mac4(&sk, &fields)?
-    } else {
-        mac2
+    let (kept, tac) = match c.ttc {
+        Some(ttc) => {
+            let mac2 = mac4(&sk, &[c.value])?;
+            let fields: [&[u8]; 5] = [c.value, &[ty.code()], &c.terminal.0, &ttc.0, &dt];
+            (mac2, tac_of(cx, p.key_index, &fields)?)
+        }
+        None => {
+            let fields: [&[u8]; 6] = [
+                &balance.to_bytes(),
+                &atc.to_bytes(),
+                c.value,
+                &[ty.code()],
+                &c.terminal.0,
+                &dt,
+            ];
+            let kept = if c.answer_mac3 {
+                mac4(&sk, &fields)?
+            } else {
+                given
+            };
+            (kept, tac_of(cx, p.key_index, &fields)?)
+        }
     };
-    let tac = tac_of(cx, p.key_index, &fields)?;
     let settled = Settlement {
         transaction: ty,
-        counter: Counter::Online,
+        counter,
         atc,
         next,
         balance,
@@ -700,8 +726,12 @@ fn complete_online(
         mac: kept,
         tac,
     };
-    settle(cx, p, &settled, &mut |_| Ok(()))?;
-    put(rsp, &[if c.answer_mac3 { &kept.0 } else { &tac.0 }])?;
+    settle(cx, p, &settled, staged)?;
+    if c.ttc.is_some() {
+        put(rsp, &[&tac.0, &kept.0])?;
+    } else {
+        put(rsp, &[if c.answer_mac3 { &kept.0 } else { &tac.0 }])?;
+    }
     Ok(Sw::SUCCESS)
 }
 
@@ -735,6 +765,7 @@ fn complete_pending(
                 logged: amount,
                 terminal,
                 answer_mac3: false,
+                ttc: None,
             }
         }
         PendingOp::Unload { amount, terminal } => {
@@ -748,6 +779,7 @@ fn complete_pending(
                 logged: amount,
                 terminal,
                 answer_mac3: true,
+                ttc: None,
             }
         }
         PendingOp::Update { terminal } => {
@@ -767,11 +799,12 @@ fn complete_pending(
                 logged: Amount::ZERO,
                 terminal,
                 answer_mac3: false,
+                ttc: None,
             }
         }
         PendingOp::Debit { .. } => return Err(Sw::CONDITIONS_NOT_SATISFIED),
     };
-    complete_online(cx, p, req.date_time, req.mac2, change, rsp)
+    complete_online(cx, p, req.date_time, req.mac2, change, &mut |_| Ok(()), rsp)
 }
 
 /// DEBIT FOR PURCHASE / CASH WITHDRAW / CAPP PURCHASE: MAC1 = MAC(SESPK, amount ‖ type ‖
@@ -793,51 +826,19 @@ fn debit(
     else {
         return Err(Sw::CONDITIONS_NOT_SATISFIED);
     };
-    let ty = kind.transaction_type(p.purse);
-    let dt = req.date_time.to_bytes();
-    let atc = p.before.offline_atc;
-    let sk = verify_mac(
-        cx,
-        KeyType::Purchase,
-        p.key_index,
-        &purchase_input(p.random, atc, req.ttc),
-        &[&amount.to_bytes(), &[ty.code()], &terminal.0, &dt],
-        req.mac1,
-    )?;
-    let balance = p
-        .before
-        .balance
-        .checked_sub(amount)
-        .ok_or(Sw::PBOC_INSUFFICIENT_FUNDS)?;
-    let next = atc.next().ok_or(Sw::PBOC_COUNTER_LIMIT)?;
-    let mac2 = mac4(&sk, &[&amount.to_bytes()])?;
-    let tac = tac_of(
-        cx,
-        p.key_index,
-        &[
-            &amount.to_bytes(),
-            &[ty.code()],
-            &terminal.0,
-            &req.ttc.0,
-            &dt,
-        ],
-    )?;
-    let settled = Settlement {
-        transaction: ty,
-        counter: Counter::Offline,
-        atc,
-        next,
-        balance,
+    let value = amount.to_bytes();
+    let change = OnlineChange {
+        key: KeyType::Purchase,
+        transaction: kind.transaction_type(p.purse),
+        value: &value,
+        balance: p.before.balance.checked_sub(amount),
         overdraw_limit: p.before.overdraw_limit,
-        amount,
+        logged: amount,
         terminal,
-        date_time: req.date_time,
-        mac: mac2,
-        tac,
+        answer_mac3: false,
+        ttc: Some(req.ttc),
     };
-    settle(cx, p, &settled, staged)?;
-    put(rsp, &[&tac.0, &mac2.0])?;
-    Ok(Sw::SUCCESS)
+    complete_online(cx, p, req.date_time, req.mac1, change, staged, rsp)
 }
 
 /// GET TRANSACTION PROVE: MAC2 (4) ‖ TAC (4) of the purse's last transaction when its type and
