@@ -104,7 +104,8 @@ impl Ctx<'_> {
         Ok(fs::key_file(self.store, self.header.slots, df)?.is_some())
     }
 
-    /// Whether `df` is an application area or lies inside one.
+    /// Whether `df` is an application area or lies inside one. Out of line (measured).
+    #[inline(never)]
     pub fn in_area(&self, df: Slot) -> Result<bool, Sw> {
         Ok(fs::area_of(self.store, self.header.slots, df)?.is_some())
     }
