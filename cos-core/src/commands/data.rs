@@ -50,18 +50,26 @@ fn is_wildcard(ne: Ne) -> bool {
     matches!(ne, Ne::Short(256) | Ne::Extended(65536))
 }
 
-/// READ BINARY.
-pub fn read_binary(k: &mut Ctx<'_>, cmd: &Command<'_>, rsp: &mut Response<'_>) -> Result<Sw, Sw> {
-    if cmd.ne().is_absent() {
-        return Err(Sw::WRONG_LENGTH);
-    }
-    let (_, e, offset) = binary_target(k, cmd)?;
+/// The checks every read makes once its file is found: the read right, then a MAC when the
+/// command carries secure messaging (its payload is only checked), else no data at all. One copy
+/// for READ BINARY and READ RECORD.
+fn read_access(k: &mut Ctx<'_>, cmd: &Command<'_>, e: &FileEntry) -> Result<(), Sw> {
     k.check_right(k.session.current_df, e.rights.first)?;
     if cmd.cla().has_sm() {
         k.payload(cmd, true, false)?;
     } else if !cmd.data().is_empty() {
         return Err(Sw::WRONG_LENGTH);
     }
+    Ok(())
+}
+
+/// READ BINARY.
+pub fn read_binary(k: &mut Ctx<'_>, cmd: &Command<'_>, rsp: &mut Response<'_>) -> Result<Sw, Sw> {
+    if cmd.ne().is_absent() {
+        return Err(Sw::WRONG_LENGTH);
+    }
+    let (_, e, offset) = binary_target(k, cmd)?;
+    read_access(k, cmd, &e)?;
     let size = u32::from(e.size);
     if offset >= size {
         return Err(Sw::WRONG_P1P2);
@@ -255,12 +263,7 @@ pub fn read_record(k: &mut Ctx<'_>, cmd: &Command<'_>, rsp: &mut Response<'_>) -
         return Err(Sw::WRONG_LENGTH);
     }
     let (_, e) = record_target(k, cmd.p2())?;
-    k.check_right(k.session.current_df, e.rights.first)?;
-    if cmd.cla().has_sm() {
-        k.payload(cmd, true, false)?;
-    } else if !cmd.data().is_empty() {
-        return Err(Sw::WRONG_LENGTH);
-    }
+    read_access(k, cmd, &e)?;
     let n = record_number(k, &e, cmd.p1(), cmd.p2() & 0x07)?;
     let mut buf = [0u8; record::MAX_RECORD];
     let len = record::read(k.store, &e, n, &mut buf)?;
