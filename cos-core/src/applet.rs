@@ -80,10 +80,13 @@ pub struct FileRef {
 }
 
 /// Kernel services for one applet call.
+// `repr(C)` with the fields [`Tx`] has first, in its order: the file checks both contexts make
+// compile to identical code, which the linker folds into one copy.
+#[repr(C)]
 pub struct Cx<'k> {
     pub(crate) store: &'k mut dyn Storage,
-    pub(crate) slots: u8,
     pub(crate) adf: Slot,
+    pub(crate) slots: u8,
     pub(crate) card_state: CardState,
     pub(crate) security: &'k mut SecurityStatus,
     pub(crate) rng: &'k mut dyn Rng,
@@ -298,6 +301,7 @@ impl<'k> Cx<'k> {
 }
 
 /// Writes inside an applet transaction, limited to the applet's ADF.
+#[repr(C)]
 pub struct Tx<'t> {
     store: &'t mut dyn Storage,
     adf: Slot,
