@@ -272,9 +272,12 @@ fn parse_initialize(cmd: &Command<'_>) -> Result<PurseCommand, Sw> {
             purse: p,
             req: init_request(cmd)?,
         }),
-        (0x01, _) => debit(DebitKind::Purchase),
-        (0x02, _) => debit(DebitKind::CashWithdrawal),
-        (0x03, _) => debit(DebitKind::CappPurchase),
+        // One call for the three debit kinds (one copy of the request parsing).
+        (p1 @ 0x01..=0x03, _) => debit(match p1 {
+            0x01 => DebitKind::Purchase,
+            0x02 => DebitKind::CashWithdrawal,
+            _ => DebitKind::CappPurchase,
+        }),
         (0x04, PurseKind::Deposit) => {
             let d = exact_len(cmd, 7)?;
             let [key_index] = field::<1>(d, 0)?;
