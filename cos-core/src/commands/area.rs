@@ -20,7 +20,7 @@
 use super::admin::NewFile;
 use super::Ctx;
 use crate::error::{atomically, store_sw};
-use crate::fs::{self, space, AreaFlags, DfState, FileEntry, FileKind, Rights, Slot, MF_SLOT};
+use crate::fs::{self, space, AreaFlags, DfState, FileEntry, FileKind, Slot, MF_SLOT};
 use crate::keys::{KeyRecord, KeyType, KEY_RECORD_SIZE};
 use crate::keystore;
 use crate::sm;
@@ -208,26 +208,7 @@ pub(crate) fn grant(
         name_len: nf.name.len() as u8,
         area: AreaFlags(AreaFlags::AREA),
     };
-    let kf = FileEntry {
-        kind: FileKind::KeyFile,
-        parent: area_slot.0,
-        fid: Fid(0x0000),
-        sfi: 0,
-        state: DfState::Active,
-        rights: Rights {
-            first: AccessRight::NEVER,
-            second: g.add_right,
-        },
-        protection: fs::LineProtection::None,
-        offset,
-        size: g.key_file_size,
-        state_word: 0,
-        record_count: 0,
-        record_len: 0,
-        name: [0; fs::entry::MAX_DF_NAME],
-        name_len: 0,
-        area: AreaFlags::NONE,
-    };
+    let kf = FileEntry::key_file(area_slot.0, offset, g.key_file_size, g.add_right);
     // The key file's body is free space until the transaction commits: zero it first so that no
     // earlier tenant's bytes can read as keys.
     k.store

@@ -278,6 +278,32 @@ impl FileEntry {
         u16::from(self.record_len) + mark
     }
 
+    /// A new, empty key file of `parent` at `offset`: its add right is `add` (WRITE KEY), it is
+    /// never readable. One constructor for the MF's (format) and an area's (grant).
+    #[inline(never)]
+    pub fn key_file(parent: u8, offset: u16, size: u16, add: AccessRight) -> FileEntry {
+        FileEntry {
+            kind: FileKind::KeyFile,
+            parent,
+            fid: Fid(0x0000),
+            sfi: 0,
+            state: DfState::Active,
+            rights: Rights {
+                first: AccessRight::NEVER,
+                second: add,
+            },
+            protection: LineProtection::None,
+            offset,
+            size,
+            state_word: 0,
+            record_count: 0,
+            record_len: 0,
+            name: [0; MAX_DF_NAME],
+            name_len: 0,
+            area: AreaFlags::NONE,
+        }
+    }
+
     /// Encode into a slot.
     pub fn encode(&self) -> [u8; ENTRY_SIZE] {
         let mut b = [0u8; ENTRY_SIZE];
