@@ -159,10 +159,12 @@ impl<N: Nvm, R: Rng> Kernel<N, R> {
             fs::write_header(s, header)?;
             fs::write_entry(s, MF_SLOT, &mf)?;
             fs::write_entry(s, Slot(1), &kf)?;
-            let at = keystore::free_location(s, &kf)?.ok_or(Sw::NOT_ENOUGH_MEMORY)?;
-            keystore::write(s, at, &key)?;
-            let at = keystore::free_location(s, &kf)?.ok_or(Sw::NOT_ENOUGH_MEMORY)?;
-            keystore::write(s, at, &code)
+            // The transport key, then the transport code, each in the next free record.
+            for r in [&key, &code] {
+                let at = keystore::free_location(s, &kf)?.ok_or(Sw::NOT_ENOUGH_MEMORY)?;
+                keystore::write(s, at, r)?;
+            }
+            Ok(())
         })
         .map_err(FormatError::Config)?;
         Ok(store.into_nvm())
