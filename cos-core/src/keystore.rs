@@ -119,25 +119,17 @@ pub enum Verification {
 
 /// Consume a try (committed to NVM), then run `check`, then restore the counter on success.
 /// A blocked key answers 6983 without running `check`.
-pub fn consume_then_verify(
-    s: &mut dyn Storage,
-    at: KeyLocation,
-    key: &KeyRecord,
-    check: impl FnOnce(&KeyRecord) -> bool,
-) -> Result<Verification, Sw> {
-    let mut check = Some(check);
-    verify_dyn(s, at, key, &mut |k| check.take().is_some_and(|c| c(k)))
-}
-
-/// [`consume_then_verify`] with the check behind a `dyn` (one copy of the code for every caller).
+///
+/// The check is a `dyn` (run once): one copy of the code for every caller, and no wrapper to
+/// inline at each of them.
 #[inline(never)]
-fn verify_dyn(
+pub fn consume_then_verify(
     s: &mut dyn Storage,
     at: KeyLocation,
     key: &KeyRecord,
     check: &mut dyn FnMut(&KeyRecord) -> bool,
 ) -> Result<Verification, Sw> {
-    let (verdict, restore) = check_dyn(s, at, key, check)?;
+    let (verdict, restore) = consume_then_check(s, at, key, check)?;
     if let Some(r) = restore {
         r.commit(s)?;
     }
@@ -174,19 +166,10 @@ fn commit_tries(s: &mut dyn Storage, at: KeyLocation, t: TryCounter) -> Result<(
 /// runs), run `check`, and on success hand back the restore instead of committing it. The caller
 /// must write it before its command ends; a power cut before that leaves the try consumed, exactly
 /// as a cut between comparison and restore does in [`consume_then_verify`].
-pub fn consume_then_check(
-    s: &mut dyn Storage,
-    at: KeyLocation,
-    key: &KeyRecord,
-    check: impl FnOnce(&KeyRecord) -> bool,
-) -> Result<(Verification, Option<TryRestore>), Sw> {
-    let mut check = Some(check);
-    check_dyn(s, at, key, &mut |k| check.take().is_some_and(|c| c(k)))
-}
-
-/// [`consume_then_check`] with the check behind a `dyn` (one copy of the code for every caller).
+///
+/// The check is a `dyn` (run once), as for [`consume_then_verify`].
 #[inline(never)]
-fn check_dyn(
+pub fn consume_then_check(
     s: &mut dyn Storage,
     at: KeyLocation,
     key: &KeyRecord,

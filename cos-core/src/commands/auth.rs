@@ -66,7 +66,7 @@ pub fn external_authenticate(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, S
         return Err(Sw::WRONG_LENGTH);
     }
     let challenge = challenge.ok_or(Sw::REFERENCE_DATA_NOT_USABLE)?;
-    let verdict = keystore::consume_then_verify(k.store, at, &key, |key| {
+    let verdict = keystore::consume_then_verify(k.store, at, &key, &mut |key| {
         let Ok(ck) = key.crypto_key() else {
             return false;
         };
@@ -177,7 +177,7 @@ pub fn verify(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
         return Err(Sw::WRONG_LENGTH);
     }
     let verdict =
-        keystore::consume_then_verify(k.store, at, &pin, |p| pin_matches(p.value(), given))?;
+        keystore::consume_then_verify(k.store, at, &pin, &mut |p| pin_matches(p.value(), given))?;
     if verdict == Verification::Passed {
         k.session.security.set_level(pin.next_level());
     }
@@ -201,8 +201,9 @@ pub fn change_pin(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
             if !valid_pin(old) || !valid_pin(new) {
                 return Err(Sw::WRONG_LENGTH);
             }
-            let verdict =
-                keystore::consume_then_verify(k.store, at, &pin, |p| pin_matches(p.value(), old))?;
+            let verdict = keystore::consume_then_verify(k.store, at, &pin, &mut |p| {
+                pin_matches(p.value(), old)
+            })?;
             if let Verification::Failed { .. } = verdict {
                 return failed(verdict);
             }
@@ -218,7 +219,7 @@ pub fn change_pin(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
             let (rat, reload) = keystore::first_of(k.store, &kf, KeyType::PinReload)?
                 .ok_or(Sw::REFERENCED_DATA_NOT_FOUND)?;
             k.check_right(k.session.current_df, reload.use_right)?;
-            let verdict = keystore::consume_then_verify(k.store, rat, &reload, |r| {
+            let verdict = keystore::consume_then_verify(k.store, rat, &reload, &mut |r| {
                 let Ok(key) = r.crypto_key() else {
                     return false;
                 };
