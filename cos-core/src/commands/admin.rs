@@ -324,7 +324,7 @@ fn redefine_mf(k: &mut Ctx<'_>, nf: &NewFile<'_>) -> Result<Sw, Sw> {
     }
     // DF names stay unique on the card: another DF (created before the MF's key file) may
     // already carry the new name.
-    if fs::find(k.store, k.header.slots, 1, |_, e| {
+    if fs::find_dyn(k.store, k.header.slots, 1, &mut |_, e| {
         e.kind.is_df() && e.df_name() == nf.name
     })?
     .is_some()

@@ -70,7 +70,7 @@ pub fn check_df_name(k: &Ctx<'_>, name: &[u8], scope: Option<Option<Slot>>) -> R
     let slots = k.header.slots;
     let mut clash = false;
     let mut err = None;
-    fs::find(k.store, slots, 0, |slot, e| {
+    fs::find_dyn(k.store, slots, 0, &mut |slot, e| {
         if !e.kind.is_df() || clash || err.is_some() {
             return false;
         }
@@ -231,7 +231,7 @@ fn named_area(k: &Ctx<'_>, data: &[u8]) -> Result<(Slot, FileEntry), Sw> {
     let hit = match *data {
         [a, b] => fs::child_by_fid(k.store, slots, MF_SLOT, Fid::from_bytes([a, b]))?,
         _ if (5..=fs::entry::MAX_DF_NAME).contains(&data.len()) => {
-            fs::find(k.store, slots, 1, |_, e| {
+            fs::find_dyn(k.store, slots, 1, &mut |_, e| {
                 e.kind.is_df() && e.parent == MF_SLOT.0 && e.df_name() == data
             })?
         }

@@ -160,7 +160,7 @@ fn by_name(k: &mut Ctx<'_>, name: &[u8], next: bool) -> Result<Slot, Sw> {
         (true, Some(Slot(s))) => s.saturating_add(1),
         _ => 0,
     };
-    let hit = fs::find(k.store, k.header.slots, from, |_, e| {
+    let hit = fs::find_dyn(k.store, k.header.slots, from, &mut |_, e| {
         e.kind.is_df() && e.df_name().starts_with(name)
     })?;
     match hit {

@@ -132,9 +132,10 @@ pub fn find(
     find_dyn(s, slots, from, &mut pred)
 }
 
-/// [`find`] with the predicate behind a `dyn` (one copy of the scan for every caller).
+/// [`find`] with the predicate behind a `dyn` (one copy of the scan for every caller). The
+/// kernel calls it directly: the generic wrapper would be inlined at each call.
 #[inline(never)]
-fn find_dyn(
+pub(crate) fn find_dyn(
     s: &dyn Storage,
     slots: u8,
     from: u8,
@@ -358,7 +359,7 @@ pub fn free_descendants(s: &mut dyn Storage, slots: u8, df: Slot, limit: u8) -> 
                 continue;
             }
             let has_child =
-                e.kind.is_df() && find(s, slots, 1, |_, c| c.parent == slot.0)?.is_some();
+                e.kind.is_df() && find_dyn(s, slots, 1, &mut |_, c| c.parent == slot.0)?.is_some();
             if !has_child {
                 free_slot(s, slot)?;
                 freed = freed.saturating_add(1);
