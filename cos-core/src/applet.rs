@@ -239,19 +239,11 @@ impl<'k> Cx<'k> {
     /// restored in the applet's next [`Cx::transaction`] (its completing write: no commit of its
     /// own), or, if none follows, when this call to the applet ends. A power cut before that
     /// leaves the try consumed.
-    pub fn verify_with_key(
-        &mut self,
-        ty: KeyType,
-        id: u8,
-        check: impl FnOnce(&KeyRecord) -> bool,
-    ) -> Result<Verification, Sw> {
-        let mut check = Some(check);
-        self.verify_dyn(ty, id, &mut |k| check.take().is_some_and(|c| c(k)))
-    }
-
-    /// [`Cx::verify_with_key`] with the check behind a `dyn` (one copy for every applet).
+    ///
+    /// The check is a `dyn` (run once): one copy of this code for every applet, and no generic
+    /// wrapper inlined at each call.
     #[inline(never)]
-    fn verify_dyn(
+    pub fn verify_with_key(
         &mut self,
         ty: KeyType,
         id: u8,

@@ -532,7 +532,7 @@ fn verify_mac(
 ) -> Result<Key, Sw> {
     let mut session = None;
     let mut limited = false;
-    let verdict = cx.verify_with_key(key_type, index.0, |rec| {
+    let verdict = cx.verify_with_key(key_type, index.0, &mut |rec| {
         limited = rec.tries.is_limited();
         let Ok(sk) = session_key(rec, input) else {
             return false;

@@ -139,7 +139,7 @@ fn authorise(
     }
     let challenge = challenge.ok_or(Sw::REFERENCE_DATA_NOT_USABLE)?;
     let verdict = cx
-        .verify_with_key(KeyType::LineProtection, policy.line_key, |key| {
+        .verify_with_key(KeyType::LineProtection, policy.line_key, &mut |key| {
             sm::verify_mac(cmd, key, &challenge).is_ok()
         })
         .map_err(|sw| match sw {

@@ -242,7 +242,7 @@ impl SocialInsurance {
             .len()
             .checked_sub(sm::MAC_LEN)
             .ok_or(Sw::SM_DATA_OBJECTS_MISSING)?;
-        let verdict = match cx.verify_with_key(KeyType::LineProtection, LINE_KEY_ID, |k| {
+        let verdict = match cx.verify_with_key(KeyType::LineProtection, LINE_KEY_ID, &mut |k| {
             sm::verify_mac(cmd, k, &challenge).is_ok()
         }) {
             Err(Sw::REFERENCED_DATA_NOT_FOUND) => return Err(Sw::SECURE_MESSAGING_NOT_SUPPORTED),
