@@ -438,14 +438,7 @@ pub fn erase_df(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
         }
     }
     k.check_right(df, dfe.rights.second)?;
-    let payload = k.payload(
-        cmd,
-        k.header.state.structure_needs_sm() || area.is_some(),
-        false,
-    )?;
-    if !payload.data.is_empty() {
-        return Err(Sw::WRONG_LENGTH);
-    }
+    k.no_data(cmd, k.header.state.structure_needs_sm() || area.is_some())?;
     // An area's own key file stays: it sits at the start of the area's quota (the grant put it
     // there), so the space kept is exactly its body.
     let keep = match area {
@@ -494,10 +487,7 @@ pub fn activate(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     }
     let mf = fs::entry(k.store, MF_SLOT)?;
     k.check_right(MF_SLOT, mf.rights.first)?;
-    let payload = k.payload(cmd, false, false)?;
-    if !payload.data.is_empty() {
-        return Err(Sw::WRONG_LENGTH);
-    }
+    k.no_data(cmd, false)?;
     commit_card_state(k.store, CardState::Issued)?;
     Ok(Sw::SUCCESS)
 }
@@ -507,10 +497,7 @@ fn issuer_command(k: &mut Ctx<'_>, cmd: &Command<'_>, p2_max: u8) -> Result<(), 
     if cmd.p1() != 0 || cmd.p2() > p2_max {
         return Err(Sw::INCORRECT_P1P2);
     }
-    let payload = k.payload(cmd, true, false)?;
-    if !payload.data.is_empty() {
-        return Err(Sw::WRONG_LENGTH);
-    }
+    k.no_data(cmd, true)?;
     Ok(())
 }
 

@@ -128,6 +128,18 @@ impl Ctx<'_> {
         }
     }
 
+    /// A command that carries no data: at most a MAC (checked like any payload, `require`
+    /// refusing a plain command), else 6700. Out of line: one copy for ERASE DF, ACTIVATE FILE and
+    /// the issuer's block commands, and the payload buffer's frame is gone before their commit.
+    #[inline(never)]
+    pub fn no_data(&mut self, cmd: &Command<'_>, require: bool) -> Result<(), Sw> {
+        if self.payload(cmd, require, false)?.data.is_empty() {
+            Ok(())
+        } else {
+            Err(Sw::WRONG_LENGTH)
+        }
+    }
+
     /// The command data, checked (and, with `decrypt`, decrypted) when the CLA announces secure
     /// messaging; plain otherwise. `require` refuses a plain command with 6982 (SM stripping).
     pub fn payload(
