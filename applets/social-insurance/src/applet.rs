@@ -268,11 +268,9 @@ impl SocialInsurance {
             let key = cx
                 .key(KeyType::InternalAuth, RECEIPT_KEY_ID)?
                 .crypto_key()?;
-            let zero = [0u8; 16];
-            let iv = zero
-                .get(..key.algorithm().block_size())
-                .ok_or(Sw::UNKNOWN)?;
-            key.mac(iv, &[&record]).map_err(|_| Sw::UNKNOWN)?.first4()
+            key.mac_zero_iv(&[&record])
+                .map_err(|_| Sw::UNKNOWN)?
+                .first4()
         };
         let summary = next.encode();
         cx.transaction(|tx| {
