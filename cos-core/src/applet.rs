@@ -24,7 +24,7 @@ use crate::lifecycle::CardState;
 use crate::rng::Rng;
 use crate::security::{Challenge, SecurityStatus};
 use crate::types::AccessRight;
-use core::cell::Cell;
+use core::cell::OnceCell;
 use cos_apdu::{Command, Fid, Response, Sw};
 use cos_nvm::Storage;
 
@@ -98,7 +98,7 @@ pub struct Cx<'k> {
     /// The ADF's key file, found once per applet call (a table scan): nothing an applet can do
     /// moves it (its transactions write only data files), and the context lives for one call, so
     /// nothing is kept across commands.
-    pub(crate) key_file: Cell<Option<FileEntry>>,
+    pub(crate) key_file: OnceCell<FileEntry>,
 }
 
 /// A restore still pending when the applet call ends is committed on its own. Its error (only a
@@ -217,19 +217,19 @@ impl<'k> Cx<'k> {
     }
 
     /// The ADF's key file (6A88 when it has none).
-    fn key_file(&self) -> Result<FileEntry, Sw> {
+    fn key_file(&self) -> Result<&FileEntry, Sw> {
+        // Borrowed from the cache, not copied out of it at every use.
         if let Some(kf) = self.key_file.get() {
             return Ok(kf);
         }
         let kf = keystore::key_file_of(self.store, self.slots, self.adf)?;
-        self.key_file.set(Some(kf));
-        Ok(kf)
+        Ok(self.key_file.get_or_init(|| kf))
     }
 
     /// A key of the ADF's key file (6A88 when absent).
     pub fn key(&self, ty: KeyType, id: u8) -> Result<KeyRecord, Sw> {
         let kf = self.key_file()?;
-        keystore::find(self.store, &kf, &[ty], id)?
+        keystore::find(self.store, kf, &[ty], id)?
             .map(|(_, k)| k)
             .ok_or(Sw::REFERENCED_DATA_NOT_FOUND)
     }
@@ -252,7 +252,7 @@ impl<'k> Cx<'k> {
         self.flush_restore()?;
         let kf = self.key_file()?;
         let (at, key) =
-            keystore::find(self.store, &kf, &[ty], id)?.ok_or(Sw::REFERENCED_DATA_NOT_FOUND)?;
+            keystore::find(self.store, kf, &[ty], id)?.ok_or(Sw::REFERENCED_DATA_NOT_FOUND)?;
         let (verdict, restore) = keystore::consume_then_check(self.store, at, &key, check)?;
         self.restore = restore;
         Ok(verdict)

@@ -397,7 +397,7 @@ fn to_applet(
         command_seq: k.session.seq,
         challenge: k.challenge.take(),
         restore: None,
-        key_file: core::cell::Cell::new(None),
+        key_file: core::cell::OnceCell::new(),
     };
     applet.process(&mut cx, cmd, rsp)
 }

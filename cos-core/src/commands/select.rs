@@ -283,7 +283,7 @@ fn bind_applet(
         command_seq: k.session.seq,
         challenge: None,
         restore: None,
-        key_file: core::cell::Cell::new(None),
+        key_file: core::cell::OnceCell::new(),
     };
     applet.select(&mut cx, selection, rsp)?;
     k.session.applet = index;
