@@ -258,6 +258,30 @@ impl<'k> Cx<'k> {
         Ok(verdict)
     }
 
+    /// Check the command's line-protection MAC (secure messaging exactly as the kernel checks
+    /// it) under the line key `id` and its try counter ([`Cx::verify_with_key`]): `6882` when
+    /// the ADF has no such key, `6988` for a wrong MAC (a try spent). One copy for every applet
+    /// that takes MAC'd commands.
+    pub fn verify_line_mac(
+        &mut self,
+        cmd: &Command<'_>,
+        id: u8,
+        challenge: &Challenge,
+    ) -> Result<(), Sw> {
+        let verdict = self
+            .verify_with_key(KeyType::LineProtection, id, &mut |key| {
+                crate::sm::verify_mac(cmd, key, challenge).is_ok()
+            })
+            .map_err(|sw| match sw {
+                Sw::REFERENCED_DATA_NOT_FOUND => Sw::SECURE_MESSAGING_NOT_SUPPORTED,
+                other => other,
+            })?;
+        match verdict {
+            Verification::Passed => Ok(()),
+            Verification::Failed { .. } => Err(Sw::SM_DATA_OBJECTS_INCORRECT),
+        }
+    }
+
     /// Run `f` as one atomic transaction over the ADF's files: all its writes or none, even
     /// across a power cut at any point. A try counter restore pending from
     /// [`Cx::verify_with_key`] is written in the same transaction.

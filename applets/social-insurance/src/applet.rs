@@ -26,7 +26,6 @@ use cos_core::apdu::{Command, Response, Sw};
 use cos_core::fs::record::MAX_RECORD;
 use cos_core::fs::FileKind;
 use cos_core::keys::KeyType;
-use cos_core::keystore::Verification;
 use cos_core::sm;
 use cos_core::types::AccessRight;
 use cos_core::{Applet, Cx, FileRef, Selection};
@@ -242,15 +241,7 @@ impl SocialInsurance {
             .len()
             .checked_sub(sm::MAC_LEN)
             .ok_or(Sw::SM_DATA_OBJECTS_MISSING)?;
-        let verdict = match cx.verify_with_key(KeyType::LineProtection, LINE_KEY_ID, &mut |k| {
-            sm::verify_mac(cmd, k, &challenge).is_ok()
-        }) {
-            Err(Sw::REFERENCED_DATA_NOT_FOUND) => return Err(Sw::SECURE_MESSAGING_NOT_SUPPORTED),
-            other => other?,
-        };
-        if let Verification::Failed { .. } = verdict {
-            return Err(Sw::SM_DATA_OBJECTS_INCORRECT);
-        }
+        cx.verify_line_mac(cmd, LINE_KEY_ID, &challenge)?;
         if body_len != SETTLEMENT_REQUEST_LEN {
             return Err(Sw::WRONG_LENGTH);
         }
