@@ -186,11 +186,10 @@ impl Ctx<'_> {
         // The plaintext is decrypted straight into the answer (no second buffer).
         out.secured = true;
         if decrypt {
-            let enc = match keystore::first_of(self.store, &kf, KeyType::Encryption)? {
-                Some((_, k)) => k,
-                None => key.clone(),
-            };
-            sm::decrypt_into(&enc, body, &mut out.data)?;
+            // The encryption key, else the line key itself (borrowed, not cloned).
+            let found = keystore::first_of(self.store, &kf, KeyType::Encryption)?;
+            let enc = found.as_ref().map_or(&key, |(_, k)| k);
+            sm::decrypt_into(enc, body, &mut out.data)?;
         } else {
             out.data
                 .extend_from_slice(body)
