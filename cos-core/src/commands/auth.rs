@@ -11,6 +11,7 @@ use crate::fs;
 use crate::keys::{KeyRecord, KeyType, MAX_KEY_LEN};
 use crate::keystore::{self, KeyLocation, Verification};
 use crate::security::Challenge;
+use crate::types::Level;
 use cos_apdu::{Command, Ne, Response, Sw};
 use cos_crypto::{ct_eq, Key};
 
@@ -39,6 +40,16 @@ pub fn get_challenge(k: &mut Ctx<'_>, cmd: &Command<'_>, rsp: &mut Response<'_>)
 fn current_key(k: &Ctx<'_>, types: &[KeyType], id: u8) -> Result<(KeyLocation, KeyRecord), Sw> {
     let kf = keystore::key_file_of(k.store, k.header.slots, k.session.current_df)?;
     keystore::find(k.store, &kf, types, id)?.ok_or(Sw::REFERENCED_DATA_NOT_FOUND)
+}
+
+/// A passed EXTERNAL AUTHENTICATE or VERIFY sets the security register to the key's next
+/// state; then the answer of [`failed`]. One copy for both commands.
+#[inline(never)]
+fn granted(k: &mut Ctx<'_>, v: Verification, level: Level) -> Result<Sw, Sw> {
+    if v == Verification::Passed {
+        k.session.security.set_level(level);
+    }
+    failed(v)
 }
 
 #[inline(never)]
@@ -78,10 +89,7 @@ pub fn external_authenticate(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, S
         zeroize::Zeroize::zeroize(&mut expect);
         ok
     })?;
-    if verdict == Verification::Passed {
-        k.session.security.set_level(key.next_level());
-    }
-    failed(verdict)
+    granted(k, verdict, key.next_level())
 }
 
 /// INTERNAL AUTHENTICATE (00 88 P1 key-id Lc data): the card proves itself. P1 00 encrypts,
@@ -176,10 +184,7 @@ pub fn verify(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     }
     let verdict =
         keystore::consume_then_verify(k.store, at, &pin, &mut |p| pin_matches(p.value(), given))?;
-    if verdict == Verification::Passed {
-        k.session.security.set_level(pin.next_level());
-    }
-    failed(verdict)
+    granted(k, verdict, pin.next_level())
 }
 
 /// CHANGE PIN (80 5E 01 pin-id: old ‖ FF ‖ new) and RELOAD PIN (80 5E 00 pin-id: new ‖ MAC, the
