@@ -16,7 +16,7 @@
 //! * The security status is the kernel's and is cleared on DF change and reset.
 //! * An applet's errors are status words chosen at its command boundary.
 
-use crate::error::{atomically, store_sw};
+use crate::error::{atomically, commit_df_state, store_sw};
 use crate::fs::{self, record, DfState, FileEntry, FileKind, Slot};
 use crate::keys::{KeyRecord, KeyType};
 use crate::keystore::{self, TryRestore, Verification};
@@ -24,7 +24,7 @@ use crate::lifecycle::CardState;
 use crate::rng::Rng;
 use crate::security::{Challenge, SecurityStatus};
 use crate::types::AccessRight;
-use core::cell::Cell;
+use core::cell::OnceCell;
 use cos_apdu::{Command, Fid, Response, Sw};
 use cos_nvm::Storage;
 
@@ -80,10 +80,13 @@ pub struct FileRef {
 }
 
 /// Kernel services for one applet call.
+// `repr(C)` with the fields [`Tx`] has first, in its order: the file checks both contexts make
+// compile to identical code, which the linker folds into one copy.
+#[repr(C)]
 pub struct Cx<'k> {
     pub(crate) store: &'k mut dyn Storage,
-    pub(crate) slots: u8,
     pub(crate) adf: Slot,
+    pub(crate) slots: u8,
     pub(crate) card_state: CardState,
     pub(crate) security: &'k mut SecurityStatus,
     pub(crate) rng: &'k mut dyn Rng,
@@ -95,7 +98,7 @@ pub struct Cx<'k> {
     /// The ADF's key file, found once per applet call (a table scan): nothing an applet can do
     /// moves it (its transactions write only data files), and the context lives for one call, so
     /// nothing is kept across commands.
-    pub(crate) key_file: Cell<Option<FileEntry>>,
+    pub(crate) key_file: OnceCell<FileEntry>,
 }
 
 /// A restore still pending when the applet call ends is committed on its own. Its error (only a
@@ -111,7 +114,7 @@ impl<'k> Cx<'k> {
     /// Commit a pending try-counter restore in its own transaction.
     fn flush_restore(&mut self) -> Result<(), Sw> {
         match self.restore.take() {
-            Some(r) => atomically(self.store, |s| r.write(s)),
+            Some(r) => r.commit(self.store),
             None => Ok(()),
         }
     }
@@ -140,7 +143,7 @@ impl<'k> Cx<'k> {
             DfState::Blocked
         };
         let adf = self.adf;
-        atomically(self.store, |s| fs::write_df_state(s, adf, st))
+        commit_df_state(self.store, adf, st)
     }
 
     /// Security status (levels reached by VERIFY / EXTERNAL AUTHENTICATE).
@@ -214,19 +217,19 @@ impl<'k> Cx<'k> {
     }
 
     /// The ADF's key file (6A88 when it has none).
-    fn key_file(&self) -> Result<FileEntry, Sw> {
+    fn key_file(&self) -> Result<&FileEntry, Sw> {
+        // Borrowed from the cache, not copied out of it at every use.
         if let Some(kf) = self.key_file.get() {
             return Ok(kf);
         }
         let kf = keystore::key_file_of(self.store, self.slots, self.adf)?;
-        self.key_file.set(Some(kf));
-        Ok(kf)
+        Ok(self.key_file.get_or_init(|| kf))
     }
 
     /// A key of the ADF's key file (6A88 when absent).
     pub fn key(&self, ty: KeyType, id: u8) -> Result<KeyRecord, Sw> {
         let kf = self.key_file()?;
-        keystore::find(self.store, &kf, &[ty], id)?
+        keystore::find(self.store, kf, &[ty], id)?
             .map(|(_, k)| k)
             .ok_or(Sw::REFERENCED_DATA_NOT_FOUND)
     }
@@ -236,19 +239,47 @@ impl<'k> Cx<'k> {
     /// restored in the applet's next [`Cx::transaction`] (its completing write: no commit of its
     /// own), or, if none follows, when this call to the applet ends. A power cut before that
     /// leaves the try consumed.
+    ///
+    /// The check is a `dyn` (run once): one copy of this code for every applet, and no generic
+    /// wrapper inlined at each call.
+    #[inline(never)]
     pub fn verify_with_key(
         &mut self,
         ty: KeyType,
         id: u8,
-        check: impl FnOnce(&KeyRecord) -> bool,
+        check: &mut dyn FnMut(&KeyRecord) -> bool,
     ) -> Result<Verification, Sw> {
         self.flush_restore()?;
         let kf = self.key_file()?;
         let (at, key) =
-            keystore::find(self.store, &kf, &[ty], id)?.ok_or(Sw::REFERENCED_DATA_NOT_FOUND)?;
+            keystore::find(self.store, kf, &[ty], id)?.ok_or(Sw::REFERENCED_DATA_NOT_FOUND)?;
         let (verdict, restore) = keystore::consume_then_check(self.store, at, &key, check)?;
         self.restore = restore;
         Ok(verdict)
+    }
+
+    /// Check the command's line-protection MAC (secure messaging exactly as the kernel checks
+    /// it) under the line key `id` and its try counter ([`Cx::verify_with_key`]): `6882` when
+    /// the ADF has no such key, `6988` for a wrong MAC (a try spent). One copy for every applet
+    /// that takes MAC'd commands.
+    pub fn verify_line_mac(
+        &mut self,
+        cmd: &Command<'_>,
+        id: u8,
+        challenge: &Challenge,
+    ) -> Result<(), Sw> {
+        let verdict = self
+            .verify_with_key(KeyType::LineProtection, id, &mut |key| {
+                crate::sm::verify_mac(cmd, key, challenge).is_ok()
+            })
+            .map_err(|sw| match sw {
+                Sw::REFERENCED_DATA_NOT_FOUND => Sw::SECURE_MESSAGING_NOT_SUPPORTED,
+                other => other,
+            })?;
+        match verdict {
+            Verification::Passed => Ok(()),
+            Verification::Failed { .. } => Err(Sw::SM_DATA_OBJECTS_INCORRECT),
+        }
     }
 
     /// Run `f` as one atomic transaction over the ADF's files: all its writes or none, even
@@ -286,6 +317,7 @@ impl<'k> Cx<'k> {
 }
 
 /// Writes inside an applet transaction, limited to the applet's ADF.
+#[repr(C)]
 pub struct Tx<'t> {
     store: &'t mut dyn Storage,
     adf: Slot,

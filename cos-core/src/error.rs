@@ -3,6 +3,8 @@
 //! Why one place: every handler must answer a power-loss or a full journal the same way
 //! (6581 MEMORY FAILURE, 6A84 NOT ENOUGH MEMORY), and no handler may leave a transaction open.
 
+use crate::fs::{self, DfState, Slot};
+use crate::lifecycle::CardState;
 use cos_apdu::Sw;
 use cos_nvm::{Storage, StoreError};
 
@@ -26,6 +28,19 @@ pub fn atomically<R>(
     let r = f(s);
     end(s, r.as_ref().map(|_| ()).map_err(|sw| *sw))?;
     r
+}
+
+/// A DF's life-cycle byte as a transaction of its own: one copy for APPLICATION BLOCK / UNBLOCK
+/// and an applet's block (each had its own [`atomically`] instance).
+#[inline(never)]
+pub fn commit_df_state(s: &mut dyn Storage, df: Slot, st: DfState) -> Result<(), Sw> {
+    atomically(s, |s| fs::write_df_state(s, df, st))
+}
+
+/// The card's life-cycle byte as a transaction of its own (ACTIVATE FILE, CARD BLOCK).
+#[inline(never)]
+pub fn commit_card_state(s: &mut dyn Storage, state: CardState) -> Result<(), Sw> {
+    atomically(s, |s| fs::write_card_state(s, state))
 }
 
 /// Open a transaction (one copy of this code for every [`atomically`] caller).

@@ -140,26 +140,7 @@ impl<N: Nvm, R: Rng> Kernel<N, R> {
             name_len: cfg.mf_name.len() as u8,
             area: fs::AreaFlags::NONE,
         };
-        let kf = FileEntry {
-            kind: FileKind::KeyFile,
-            parent: 0,
-            fid: Fid(0x0000),
-            sfi: 0,
-            state: DfState::Active,
-            rights: Rights {
-                first: AccessRight::NEVER,
-                second: AccessRight(0x0F),
-            },
-            protection: fs::LineProtection::None,
-            offset: mf_offset,
-            size: kf_size,
-            state_word: 0,
-            record_count: 0,
-            record_len: 0,
-            name: [0; fs::entry::MAX_DF_NAME],
-            name_len: 0,
-            area: fs::AreaFlags::NONE,
-        };
+        let kf = FileEntry::key_file(0, mf_offset, kf_size, AccessRight(0x0F));
         let mut tk = [0u8; 21];
         tk[..5].copy_from_slice(&[0x39, 0xF0, 0xF0, 0x0F, 0x33]);
         tk[5..].copy_from_slice(&cfg.transport_key);
@@ -178,10 +159,12 @@ impl<N: Nvm, R: Rng> Kernel<N, R> {
             fs::write_header(s, header)?;
             fs::write_entry(s, MF_SLOT, &mf)?;
             fs::write_entry(s, Slot(1), &kf)?;
-            let at = keystore::free_location(s, &kf)?.ok_or(Sw::NOT_ENOUGH_MEMORY)?;
-            keystore::write(s, at, &key)?;
-            let at = keystore::free_location(s, &kf)?.ok_or(Sw::NOT_ENOUGH_MEMORY)?;
-            keystore::write(s, at, &code)
+            // The transport key, then the transport code, each in the next free record.
+            for r in [&key, &code] {
+                let at = keystore::free_location(s, &kf)?.ok_or(Sw::NOT_ENOUGH_MEMORY)?;
+                keystore::write(s, at, r)?;
+            }
+            Ok(())
         })
         .map_err(FormatError::Config)?;
         Ok(store.into_nvm())
@@ -414,7 +397,7 @@ fn to_applet(
         command_seq: k.session.seq,
         challenge: k.challenge.take(),
         restore: None,
-        key_file: core::cell::Cell::new(None),
+        key_file: core::cell::OnceCell::new(),
     };
     applet.process(&mut cx, cmd, rsp)
 }

@@ -27,32 +27,38 @@ pub fn find(
     types: &[KeyType],
     id: u8,
 ) -> Result<Option<(KeyLocation, KeyRecord)>, Sw> {
-    find_by(s, kf, |ty, i| types.contains(&ty) && i == id)
+    find_by(s, kf, types, Some(id))
 }
 
-/// The first key of a type (lowest record), e.g. the DF's line-protection key.
+/// The first key of a type (lowest record), e.g. the DF's line-protection key. Out of line:
+/// its callers each built the filter in place (measured).
+#[inline(never)]
 pub fn first_of(
     s: &dyn Storage,
     kf: &FileEntry,
     ty: KeyType,
 ) -> Result<Option<(KeyLocation, KeyRecord)>, Sw> {
-    find_by(s, kf, |t, _| t == ty)
+    find_by(s, kf, &[ty], None)
 }
 
 /// The first record whose type and identifier `want` accepts. Only those two bytes are read of
 /// the other records: a lookup copies (and then wipes) the key bytes of the record it returns,
-/// not of every record before it.
+/// not of every record before it. The filter is data (types, and an identifier or any), not a
+/// closure, so that one copy of the scan serves both lookups.
 fn find_by(
     s: &dyn Storage,
     kf: &FileEntry,
-    want: impl Fn(KeyType, u8) -> bool,
+    types: &[KeyType],
+    id: Option<u8>,
 ) -> Result<Option<(KeyLocation, KeyRecord)>, Sw> {
     for i in 0..capacity(kf) {
         let off = i * KEY_RECORD_SIZE as u32;
         let mut head = [0u8; 2];
         fs::read_body(s, kf, off, &mut head)?;
-        let [ty, id] = head;
-        if !KeyType::from_code(ty).is_some_and(|t| want(t, id)) {
+        let [ty, kid] = head;
+        if !KeyType::from_code(ty)
+            .is_some_and(|t| types.contains(&t) && id.is_none_or(|w| w == kid))
+        {
             continue;
         }
         let mut b = [0u8; KEY_RECORD_SIZE];
@@ -113,27 +119,19 @@ pub enum Verification {
 
 /// Consume a try (committed to NVM), then run `check`, then restore the counter on success.
 /// A blocked key answers 6983 without running `check`.
-pub fn consume_then_verify(
-    s: &mut dyn Storage,
-    at: KeyLocation,
-    key: &KeyRecord,
-    check: impl FnOnce(&KeyRecord) -> bool,
-) -> Result<Verification, Sw> {
-    let mut check = Some(check);
-    verify_dyn(s, at, key, &mut |k| check.take().is_some_and(|c| c(k)))
-}
-
-/// [`consume_then_verify`] with the check behind a `dyn` (one copy of the code for every caller).
+///
+/// The check is a `dyn` (run once): one copy of the code for every caller, and no wrapper to
+/// inline at each of them.
 #[inline(never)]
-fn verify_dyn(
+pub fn consume_then_verify(
     s: &mut dyn Storage,
     at: KeyLocation,
     key: &KeyRecord,
     check: &mut dyn FnMut(&KeyRecord) -> bool,
 ) -> Result<Verification, Sw> {
-    let (verdict, restore) = check_dyn(s, at, key, check)?;
+    let (verdict, restore) = consume_then_check(s, at, key, check)?;
     if let Some(r) = restore {
-        atomically(s, |s| r.write(s))?;
+        r.commit(s)?;
     }
     Ok(verdict)
 }
@@ -151,25 +149,27 @@ impl TryRestore {
     pub fn write(&self, s: &mut dyn Storage) -> Result<(), Sw> {
         write_tries(s, self.at, self.counter)
     }
+
+    /// Write the restored counter in a transaction of its own.
+    pub fn commit(&self, s: &mut dyn Storage) -> Result<(), Sw> {
+        commit_tries(s, self.at, self.counter)
+    }
+}
+
+/// A try counter in a transaction of its own: one copy for the consume and both restores.
+#[inline(never)]
+fn commit_tries(s: &mut dyn Storage, at: KeyLocation, t: TryCounter) -> Result<(), Sw> {
+    atomically(s, |s| write_tries(s, at, t))
 }
 
 /// The first half of [`consume_then_verify`]: consume a try (committed to NVM **before** `check`
 /// runs), run `check`, and on success hand back the restore instead of committing it. The caller
 /// must write it before its command ends; a power cut before that leaves the try consumed, exactly
 /// as a cut between comparison and restore does in [`consume_then_verify`].
-pub fn consume_then_check(
-    s: &mut dyn Storage,
-    at: KeyLocation,
-    key: &KeyRecord,
-    check: impl FnOnce(&KeyRecord) -> bool,
-) -> Result<(Verification, Option<TryRestore>), Sw> {
-    let mut check = Some(check);
-    check_dyn(s, at, key, &mut |k| check.take().is_some_and(|c| c(k)))
-}
-
-/// [`consume_then_check`] with the check behind a `dyn` (one copy of the code for every caller).
+///
+/// The check is a `dyn` (run once), as for [`consume_then_verify`].
 #[inline(never)]
-fn check_dyn(
+pub fn consume_then_check(
     s: &mut dyn Storage,
     at: KeyLocation,
     key: &KeyRecord,
@@ -181,7 +181,7 @@ fn check_dyn(
     let limited = key.tries.is_limited();
     let after = key.tries.decremented();
     if limited {
-        atomically(s, |s| write_tries(s, at, after))?;
+        commit_tries(s, at, after)?;
     }
     if check(key) {
         let restore = limited.then_some(TryRestore {

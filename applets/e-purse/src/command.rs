@@ -257,24 +257,14 @@ impl TryFrom<&Command<'_>> for PurseCommand {
 /// JR/T 0025 Part 2 defines it for.
 fn parse_initialize(cmd: &Command<'_>) -> Result<PurseCommand, Sw> {
     let p = purse(cmd.p2())?;
-    let debit = |kind: DebitKind| -> Result<PurseCommand, Sw> {
-        if !kind.allows(p) {
-            return Err(Sw::INCORRECT_P1P2);
-        }
-        Ok(PurseCommand::InitializeDebit {
-            kind,
-            purse: p,
-            req: init_request(cmd)?,
-        })
+    let p1 = cmd.p1();
+    let debit = match p1 {
+        0x01 => Some(DebitKind::Purchase),
+        0x02 => Some(DebitKind::CashWithdrawal),
+        0x03 => Some(DebitKind::CappPurchase),
+        _ => None,
     };
-    match (cmd.p1(), p) {
-        (0x00, _) => Ok(PurseCommand::InitializeLoad {
-            purse: p,
-            req: init_request(cmd)?,
-        }),
-        (0x01, _) => debit(DebitKind::Purchase),
-        (0x02, _) => debit(DebitKind::CashWithdrawal),
-        (0x03, _) => debit(DebitKind::CappPurchase),
+    match (p1, p) {
         (0x04, PurseKind::Deposit) => {
             let d = exact_len(cmd, 7)?;
             let [key_index] = field::<1>(d, 0)?;
@@ -283,9 +273,23 @@ fn parse_initialize(cmd: &Command<'_>) -> Result<PurseCommand, Sw> {
                 terminal: TerminalId(field(d, 1)?),
             })
         }
-        (0x05, PurseKind::Deposit) => Ok(PurseCommand::InitializeUnload {
-            req: init_request(cmd)?,
-        }),
+        // Load (00), the debits (01..03) and unload (05, ED only) carry the same request: one
+        // parse of it.
+        (0x00..=0x03, _) | (0x05, PurseKind::Deposit) => {
+            if debit.is_some_and(|kind| !kind.allows(p)) {
+                return Err(Sw::INCORRECT_P1P2);
+            }
+            let req = init_request(cmd)?;
+            Ok(match debit {
+                Some(kind) => PurseCommand::InitializeDebit {
+                    kind,
+                    purse: p,
+                    req,
+                },
+                None if p1 == 0x00 => PurseCommand::InitializeLoad { purse: p, req },
+                None => PurseCommand::InitializeUnload { req },
+            })
+        }
         _ => Err(Sw::INCORRECT_P1P2),
     }
 }

@@ -13,7 +13,7 @@
 
 use crate::types::{Atc, Mac4, Ttc};
 use cos_core::apdu::Sw;
-use cos_core::crypto::{self, Key, MAX_BLOCK_SIZE};
+use cos_core::crypto::{self, Key};
 use cos_core::keys::KeyRecord;
 
 /// The transaction-constant byte pair `80 00` of the online session-key input.
@@ -49,11 +49,7 @@ pub fn session_key(rec: &KeyRecord, input: &[u8; 8]) -> Result<Key, Sw> {
 
 /// The 4-byte MAC of `parts` under `key`, zero IV.
 pub fn mac4(key: &Key, parts: &[&[u8]]) -> Result<Mac4, Sw> {
-    let zero = [0u8; MAX_BLOCK_SIZE];
-    let iv = zero
-        .get(..key.algorithm().block_size())
-        .ok_or(Sw::REFERENCE_DATA_NOT_USABLE)?;
-    usable(key.mac(iv, parts)).map(|m| Mac4(m.first4()))
+    usable(key.mac_zero_iv(parts)).map(|m| Mac4(m.first4()))
 }
 
 /// The TAC of `parts` under the TAC key derived from DTK.

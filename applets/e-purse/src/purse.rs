@@ -11,14 +11,12 @@
 //!   refusal or a power cut at any point leaves balance, counters and log all old or all new.
 //! * Counters are checked at INITIALIZE and never wrap; balances never pass the limits.
 
-use crate::command::{
-    is_purse_ins, CompleteRequest, DebitRequest, InitRequest, PurseCommand, UpdateRequest,
-};
+use crate::command::{is_purse_ins, CompleteRequest, DebitRequest, InitRequest, PurseCommand};
 use crate::crypto::{mac4, online_input, purchase_input, session_key, tac};
 use crate::state::{LogRecord, Prove, PurseState, LOG_RECORD_LEN, PURSE_STATE_LEN};
 use crate::types::{
     Amount, Atc, DateTime, DebitKind, KeyIndex, Mac4, OverdrawLimit, PurseKind, TerminalId,
-    TransactionType,
+    TransactionType, Ttc,
 };
 use cos_core::apdu::{Aid, Command, Fid, Response, Sw};
 use cos_core::crypto::Key;
@@ -256,6 +254,8 @@ impl EPurse {
         })
     }
 
+    /// INITIALIZE FOR PURCHASE / CASH WITHDRAWAL / CAPP PURCHASE: the purse must allow the kind
+    /// (`6A86`); the rest is [`EPurse::initialize_online`]'s debit branch.
     fn init_debit(
         &mut self,
         cx: &mut Cx<'_>,
@@ -267,39 +267,12 @@ impl EPurse {
         if !kind.allows(purse) {
             return Err(Sw::INCORRECT_P1P2);
         }
-        let files = open(cx, purse)?;
-        let key = transaction_key(cx, KeyType::Purchase, req.key_index)?;
-        let before = read_state(cx, &files)?;
-        self.check_counter(before.offline_atc)?;
-        if req.amount > before.balance {
-            return Err(Sw::PBOC_INSUFFICIENT_FUNDS);
-        }
-        let mut random = [0u8; 4];
-        cx.random(&mut random);
-        put(
-            rsp,
-            &[
-                &before.balance.to_bytes(),
-                &before.offline_atc.to_bytes(),
-                &before.overdraw_limit.to_bytes(),
-                &[key.version(), key.algorithm.id()],
-                &random,
-            ],
-        )?;
-        self.pending = Some(Pending {
-            seq: cx.command_seq(),
-            purse,
-            files,
-            key_index: req.key_index,
-            random,
-            before,
-            op: PendingOp::Debit {
-                kind,
-                amount: req.amount,
-                terminal: req.terminal,
-            },
-        });
-        Ok(Sw::SUCCESS)
+        let op = PendingOp::Debit {
+            kind,
+            amount: req.amount,
+            terminal: req.terminal,
+        };
+        self.initialize_online(cx, purse, req.key_index, op, rsp)
     }
 
     fn check_counter(&self, atc: Atc) -> Result<(), Sw> {
@@ -326,7 +299,12 @@ impl EPurse {
     ///   the load may not pass the maximum balance;
     /// * unload: the same with the unload key and type `03`; the amount may not exceed own funds;
     /// * update: balance ‖ online ATC ‖ **old limit (3)** ‖ key version ‖ algorithm ‖ random ‖
-    ///   MAC1, MAC1 = MAC(SESK, balance ‖ old limit ‖ 07 ‖ terminal).
+    ///   MAC1, MAC1 = MAC(SESK, balance ‖ old limit ‖ 07 ‖ terminal);
+    /// * debit (purchase, cash withdrawal, CAPP; from [`EPurse::init_debit`]): balance ‖
+    ///   **offline** ATC ‖ overdraw limit (3) ‖ key version ‖ algorithm ‖ random, no MAC1 (the
+    ///   session key needs the terminal's TTC); the amount may not exceed the balance.
+    ///
+    /// One body for the four: they share every step but the checks and the MAC1.
     fn initialize_online(
         &mut self,
         cx: &mut Cx<'_>,
@@ -340,11 +318,17 @@ impl EPurse {
             PendingOp::Load { .. } => KeyType::Load,
             PendingOp::Unload { .. } => KeyType::Unload,
             PendingOp::Update { .. } => KeyType::Overdraw,
-            PendingOp::Debit { .. } => return Err(Sw::UNKNOWN),
+            PendingOp::Debit { .. } => KeyType::Purchase,
         };
         let key = transaction_key(cx, key_type, key_index)?;
         let before = read_state(cx, &files)?;
-        self.check_counter(before.online_atc)?;
+        let debit = matches!(op, PendingOp::Debit { .. });
+        let atc = if debit {
+            before.offline_atc
+        } else {
+            before.online_atc
+        };
+        self.check_counter(atc)?;
         let amount_field: [u8; 4];
         let limit_field = before.overdraw_limit.to_bytes();
         // (type, terminal, the field after the balance in MAC1, the field between ATC and key
@@ -375,29 +359,42 @@ impl EPurse {
                 &limit_field,
                 &limit_field,
             ),
-            PendingOp::Debit { .. } => return Err(Sw::UNKNOWN),
+            PendingOp::Debit {
+                kind,
+                amount,
+                terminal,
+            } => {
+                if amount > before.balance {
+                    return Err(Sw::PBOC_INSUFFICIENT_FUNDS);
+                }
+                (kind.transaction_type(purse), terminal, &[], &limit_field)
+            }
         };
         let mut random = [0u8; 4];
         cx.random(&mut random);
-        let sk = session_key(&key, &online_input(random, before.online_atc))?;
-        let mac1 = mac4(
-            &sk,
-            &[
-                &before.balance.to_bytes(),
-                mac1_field,
-                &[ty.code()],
-                &terminal.0,
-            ],
-        )?;
+        let mac1 = if debit {
+            None
+        } else {
+            let sk = session_key(&key, &online_input(random, atc))?;
+            Some(mac4(
+                &sk,
+                &[
+                    &before.balance.to_bytes(),
+                    mac1_field,
+                    &[ty.code()],
+                    &terminal.0,
+                ],
+            )?)
+        };
         put(
             rsp,
             &[
                 &before.balance.to_bytes(),
-                &before.online_atc.to_bytes(),
+                &atc.to_bytes(),
                 answer_field,
                 &[key.version(), key.algorithm.id()],
                 &random,
-                &mac1.0,
+                mac1.as_ref().map_or(&[], |m| &m.0),
             ],
         )?;
         self.pending = Some(Pending {
@@ -506,8 +503,13 @@ fn key_index_sw(sw: Sw) -> Sw {
 
 /// The pending INITIALIZE, if it was answered by the command just before this one and started
 /// this completion: otherwise `9406` (none straight before) or `6985` (another transaction's).
-fn expect(cx: &Cx<'_>, pending: Option<Pending>, want: Completion) -> Result<Pending, Sw> {
-    let p = pending.ok_or(Sw::PBOC_NO_TRANSACTION)?;
+/// Borrowed, not moved: the pending state is large, and a copy out of every caller cost code.
+fn expect<'p>(
+    cx: &Cx<'_>,
+    pending: &'p Option<Pending>,
+    want: Completion,
+) -> Result<&'p Pending, Sw> {
+    let p = pending.as_ref().ok_or(Sw::PBOC_NO_TRANSACTION)?;
     if p.seq.wrapping_add(1) != cx.command_seq() {
         return Err(Sw::PBOC_NO_TRANSACTION);
     }
@@ -530,7 +532,7 @@ fn verify_mac(
 ) -> Result<Key, Sw> {
     let mut session = None;
     let mut limited = false;
-    let verdict = cx.verify_with_key(key_type, index.0, |rec| {
+    let verdict = cx.verify_with_key(key_type, index.0, &mut |rec| {
         limited = rec.tries.is_limited();
         let Ok(sk) = session_key(rec, input) else {
             return false;
@@ -644,50 +646,76 @@ struct OnlineChange<'a> {
     terminal: TerminalId,
     /// The answer: the TAC (load, limit update) or MAC3 (unload).
     answer_mac3: bool,
+    /// A purchase's TTC: the completion is the offline DEBIT (see [`complete_online`]).
+    ttc: Option<Ttc>,
 }
 
 /// The online completions — CREDIT FOR LOAD, DEBIT FOR UNLOAD, UPDATE OVERDRAW LIMIT — share one
 /// shape (JR/T 0025 Part 2): MAC2 = MAC(session key of the online counter, value ‖ type ‖
 /// terminal ‖ date ‖ time); the TAC (and an unload's MAC3 under the session key) covers new
 /// balance ‖ online ATC (as INITIALIZE returned it) ‖ value ‖ type ‖ terminal ‖ date ‖ time.
+///
+/// The offline DEBIT (`c.ttc` set) runs the same steps with its own fields: MAC1 = MAC(SESPK,
+/// amount ‖ type ‖ terminal ‖ date ‖ time) under `random ‖ offline ATC ‖ TTC`; MAC2 =
+/// MAC(SESPK, amount); TAC over amount ‖ type ‖ terminal ‖ TTC ‖ date ‖ time; answer TAC ‖ MAC2;
+/// `staged` runs inside its transaction. One body for the four completions.
 fn complete_online(
     cx: &mut Cx<'_>,
     p: &Pending,
     date_time: DateTime,
-    mac2: Mac4,
+    given: Mac4,
     c: OnlineChange<'_>,
+    staged: &mut dyn FnMut(&mut Tx<'_>) -> Result<(), Sw>,
     rsp: &mut Response<'_>,
 ) -> Result<Sw, Sw> {
     let ty = c.transaction;
     let dt = date_time.to_bytes();
-    let atc = p.before.online_atc;
+    let (atc, input, counter) = match c.ttc {
+        Some(ttc) => {
+            let atc = p.before.offline_atc;
+            (atc, purchase_input(p.random, atc, ttc), Counter::Offline)
+        }
+        None => {
+            let atc = p.before.online_atc;
+            (atc, online_input(p.random, atc), Counter::Online)
+        }
+    };
     let sk = verify_mac(
         cx,
         c.key,
         p.key_index,
-        &online_input(p.random, atc),
+        &input,
         &[c.value, &[ty.code()], &c.terminal.0, &dt],
-        mac2,
+        given,
     )?;
     let balance = c.balance.ok_or(Sw::PBOC_INSUFFICIENT_FUNDS)?;
     let next = atc.next().ok_or(Sw::PBOC_COUNTER_LIMIT)?;
-    let fields: [&[u8]; 6] = [
-        &balance.to_bytes(),
-        &atc.to_bytes(),
-        c.value,
-        &[ty.code()],
-        &c.terminal.0,
-        &dt,
-    ];
-    let kept = if c.answer_mac3 {
-        mac4(&sk, &fields)?
-    } else {
-        mac2
+    let (kept, tac) = match c.ttc {
+        Some(ttc) => {
+            let mac2 = mac4(&sk, &[c.value])?;
+            let fields: [&[u8]; 5] = [c.value, &[ty.code()], &c.terminal.0, &ttc.0, &dt];
+            (mac2, tac_of(cx, p.key_index, &fields)?)
+        }
+        None => {
+            let fields: [&[u8]; 6] = [
+                &balance.to_bytes(),
+                &atc.to_bytes(),
+                c.value,
+                &[ty.code()],
+                &c.terminal.0,
+                &dt,
+            ];
+            let kept = if c.answer_mac3 {
+                mac4(&sk, &fields)?
+            } else {
+                given
+            };
+            (kept, tac_of(cx, p.key_index, &fields)?)
+        }
     };
-    let tac = tac_of(cx, p.key_index, &fields)?;
     let settled = Settlement {
         transaction: ty,
-        counter: Counter::Online,
+        counter,
         atc,
         next,
         balance,
@@ -698,33 +726,85 @@ fn complete_online(
         mac: kept,
         tac,
     };
-    settle(cx, p, &settled, &mut |_| Ok(()))?;
-    put(rsp, &[if c.answer_mac3 { &kept.0 } else { &tac.0 }])?;
+    settle(cx, p, &settled, staged)?;
+    if c.ttc.is_some() {
+        put(rsp, &[&tac.0, &kept.0])?;
+    } else {
+        put(rsp, &[if c.answer_mac3 { &kept.0 } else { &tac.0 }])?;
+    }
     Ok(Sw::SUCCESS)
 }
 
-/// CREDIT FOR LOAD: the balance grows by the amount; answers the TAC.
-fn credit_for_load(
+/// The completing command of an online operation, one function for the three (they differ only
+/// in the [`OnlineChange`] they build):
+/// * CREDIT FOR LOAD: the balance grows by the amount; answers the TAC;
+/// * DEBIT FOR UNLOAD: the balance shrinks by the amount; answers MAC3 (the TAC, over the same
+///   fields, is kept for GET TRANSACTION PROVE);
+/// * UPDATE OVERDRAW LIMIT (`new_limit`): the balance moves by new − old limit (`9401` if that
+///   would take it below zero); the value MAC'd is the new limit (3 bytes); answers the TAC.
+fn complete_pending(
     cx: &mut Cx<'_>,
     pending: Option<Pending>,
+    want: Completion,
     req: CompleteRequest,
+    new_limit: Option<OverdrawLimit>,
     rsp: &mut Response<'_>,
 ) -> Result<Sw, Sw> {
-    let p = expect(cx, pending, Completion::Credit)?;
-    let PendingOp::Load { amount, terminal } = p.op else {
-        return Err(Sw::CONDITIONS_NOT_SATISFIED);
+    let p = expect(cx, &pending, want)?;
+    let value: [u8; 4];
+    let limit: [u8; 3];
+    let change = match p.op {
+        PendingOp::Load { amount, terminal } => {
+            value = amount.to_bytes();
+            OnlineChange {
+                key: KeyType::Load,
+                transaction: p.purse.load_type(),
+                value: &value,
+                balance: p.before.balance.checked_add(amount),
+                overdraw_limit: p.before.overdraw_limit,
+                logged: amount,
+                terminal,
+                answer_mac3: false,
+                ttc: None,
+            }
+        }
+        PendingOp::Unload { amount, terminal } => {
+            value = amount.to_bytes();
+            OnlineChange {
+                key: KeyType::Unload,
+                transaction: TransactionType::Unload,
+                value: &value,
+                balance: p.before.balance.checked_sub(amount),
+                overdraw_limit: p.before.overdraw_limit,
+                logged: amount,
+                terminal,
+                answer_mac3: true,
+                ttc: None,
+            }
+        }
+        PendingOp::Update { terminal } => {
+            // `expect` matched the op to `want`: an update always comes with its new limit.
+            let new_limit = new_limit.ok_or(Sw::CONDITIONS_NOT_SATISFIED)?;
+            limit = new_limit.to_bytes();
+            OnlineChange {
+                key: KeyType::Overdraw,
+                transaction: TransactionType::OverdrawUpdate,
+                value: &limit,
+                balance: p
+                    .before
+                    .balance
+                    .checked_add(new_limit.amount())
+                    .and_then(|b| b.checked_sub(p.before.overdraw_limit.amount())),
+                overdraw_limit: new_limit,
+                logged: Amount::ZERO,
+                terminal,
+                answer_mac3: false,
+                ttc: None,
+            }
+        }
+        PendingOp::Debit { .. } => return Err(Sw::CONDITIONS_NOT_SATISFIED),
     };
-    let change = OnlineChange {
-        key: KeyType::Load,
-        transaction: p.purse.load_type(),
-        value: &amount.to_bytes(),
-        balance: p.before.balance.checked_add(amount),
-        overdraw_limit: p.before.overdraw_limit,
-        logged: amount,
-        terminal,
-        answer_mac3: false,
-    };
-    complete_online(cx, &p, req.date_time, req.mac2, change, rsp)
+    complete_online(cx, p, req.date_time, req.mac2, change, &mut |_| Ok(()), rsp)
 }
 
 /// DEBIT FOR PURCHASE / CASH WITHDRAW / CAPP PURCHASE: MAC1 = MAC(SESPK, amount ‖ type ‖
@@ -737,7 +817,7 @@ fn debit(
     rsp: &mut Response<'_>,
     staged: &mut dyn FnMut(&mut Tx<'_>) -> Result<(), Sw>,
 ) -> Result<Sw, Sw> {
-    let p = expect(cx, pending, Completion::Debit)?;
+    let p = expect(cx, &pending, Completion::Debit)?;
     let PendingOp::Debit {
         kind,
         amount,
@@ -746,105 +826,19 @@ fn debit(
     else {
         return Err(Sw::CONDITIONS_NOT_SATISFIED);
     };
-    let ty = kind.transaction_type(p.purse);
-    let dt = req.date_time.to_bytes();
-    let atc = p.before.offline_atc;
-    let sk = verify_mac(
-        cx,
-        KeyType::Purchase,
-        p.key_index,
-        &purchase_input(p.random, atc, req.ttc),
-        &[&amount.to_bytes(), &[ty.code()], &terminal.0, &dt],
-        req.mac1,
-    )?;
-    let balance = p
-        .before
-        .balance
-        .checked_sub(amount)
-        .ok_or(Sw::PBOC_INSUFFICIENT_FUNDS)?;
-    let next = atc.next().ok_or(Sw::PBOC_COUNTER_LIMIT)?;
-    let mac2 = mac4(&sk, &[&amount.to_bytes()])?;
-    let tac = tac_of(
-        cx,
-        p.key_index,
-        &[
-            &amount.to_bytes(),
-            &[ty.code()],
-            &terminal.0,
-            &req.ttc.0,
-            &dt,
-        ],
-    )?;
-    let settled = Settlement {
-        transaction: ty,
-        counter: Counter::Offline,
-        atc,
-        next,
-        balance,
-        overdraw_limit: p.before.overdraw_limit,
-        amount,
-        terminal,
-        date_time: req.date_time,
-        mac: mac2,
-        tac,
-    };
-    settle(cx, &p, &settled, staged)?;
-    put(rsp, &[&tac.0, &mac2.0])?;
-    Ok(Sw::SUCCESS)
-}
-
-/// DEBIT FOR UNLOAD: the balance shrinks by the amount; answers MAC3 (the TAC, over the same
-/// fields, is kept for GET TRANSACTION PROVE).
-fn debit_for_unload(
-    cx: &mut Cx<'_>,
-    pending: Option<Pending>,
-    req: CompleteRequest,
-    rsp: &mut Response<'_>,
-) -> Result<Sw, Sw> {
-    let p = expect(cx, pending, Completion::Unload)?;
-    let PendingOp::Unload { amount, terminal } = p.op else {
-        return Err(Sw::CONDITIONS_NOT_SATISFIED);
-    };
+    let value = amount.to_bytes();
     let change = OnlineChange {
-        key: KeyType::Unload,
-        transaction: TransactionType::Unload,
-        value: &amount.to_bytes(),
+        key: KeyType::Purchase,
+        transaction: kind.transaction_type(p.purse),
+        value: &value,
         balance: p.before.balance.checked_sub(amount),
         overdraw_limit: p.before.overdraw_limit,
         logged: amount,
         terminal,
-        answer_mac3: true,
-    };
-    complete_online(cx, &p, req.date_time, req.mac2, change, rsp)
-}
-
-/// UPDATE OVERDRAW LIMIT: the balance moves by new − old limit (`9401` if that would take it
-/// below zero); the value MAC'd is the new limit (3 bytes); answers the TAC.
-fn update_overdraw_limit(
-    cx: &mut Cx<'_>,
-    pending: Option<Pending>,
-    req: UpdateRequest,
-    rsp: &mut Response<'_>,
-) -> Result<Sw, Sw> {
-    let p = expect(cx, pending, Completion::Update)?;
-    let PendingOp::Update { terminal } = p.op else {
-        return Err(Sw::CONDITIONS_NOT_SATISFIED);
-    };
-    let change = OnlineChange {
-        key: KeyType::Overdraw,
-        transaction: TransactionType::OverdrawUpdate,
-        value: &req.new_limit.to_bytes(),
-        balance: p
-            .before
-            .balance
-            .checked_add(req.new_limit.amount())
-            .and_then(|b| b.checked_sub(p.before.overdraw_limit.amount())),
-        overdraw_limit: req.new_limit,
-        logged: Amount::ZERO,
-        terminal,
         answer_mac3: false,
+        ttc: Some(req.ttc),
     };
-    complete_online(cx, &p, req.date_time, req.mac2, change, rsp)
+    complete_online(cx, p, req.date_time, req.mac1, change, staged, rsp)
 }
 
 /// GET TRANSACTION PROVE: MAC2 (4) ‖ TAC (4) of the purse's last transaction when its type and
@@ -923,7 +917,9 @@ impl Applet for EPurse {
                 },
                 rsp,
             ),
-            PurseCommand::CreditForLoad(req) => credit_for_load(cx, pending, req, rsp),
+            PurseCommand::CreditForLoad(req) => {
+                complete_pending(cx, pending, Completion::Credit, req, None, rsp)
+            }
             PurseCommand::InitializeDebit {
                 kind: DebitKind::CappPurchase,
                 ..
@@ -942,7 +938,9 @@ impl Applet for EPurse {
                 },
                 rsp,
             ),
-            PurseCommand::DebitForUnload(req) => debit_for_unload(cx, pending, req, rsp),
+            PurseCommand::DebitForUnload(req) => {
+                complete_pending(cx, pending, Completion::Unload, req, None, rsp)
+            }
             PurseCommand::InitializeUpdate {
                 key_index,
                 terminal,
@@ -953,7 +951,17 @@ impl Applet for EPurse {
                 PendingOp::Update { terminal },
                 rsp,
             ),
-            PurseCommand::UpdateOverdrawLimit(req) => update_overdraw_limit(cx, pending, req, rsp),
+            PurseCommand::UpdateOverdrawLimit(req) => complete_pending(
+                cx,
+                pending,
+                Completion::Update,
+                CompleteRequest {
+                    date_time: req.date_time,
+                    mac2: req.mac2,
+                },
+                Some(req.new_limit),
+                rsp,
+            ),
             PurseCommand::GetTransactionProve { transaction, atc } => {
                 get_transaction_prove(cx, transaction, atc, rsp)
             }

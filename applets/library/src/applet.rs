@@ -20,9 +20,6 @@ use crate::types::{Barcode, Seq, SlotNumber};
 use cos_core::apdu::{Aid, Command, Response, Sw};
 use cos_core::fs::record::MAX_RECORD;
 use cos_core::fs::FileKind;
-use cos_core::keys::KeyType;
-use cos_core::keystore::Verification;
-use cos_core::sm;
 use cos_core::types::AccessRight;
 use cos_core::{Applet, Cx, FileRef, Selection};
 
@@ -138,18 +135,8 @@ fn authorise(
         return Err(Sw::SECURITY_STATUS_NOT_SATISFIED);
     }
     let challenge = challenge.ok_or(Sw::REFERENCE_DATA_NOT_USABLE)?;
-    let verdict = cx
-        .verify_with_key(KeyType::LineProtection, policy.line_key, |key| {
-            sm::verify_mac(cmd, key, &challenge).is_ok()
-        })
-        .map_err(|sw| match sw {
-            Sw::REFERENCED_DATA_NOT_FOUND => Sw::SECURE_MESSAGING_NOT_SUPPORTED,
-            other => other,
-        })?;
-    match verdict {
-        Verification::Passed => Ok(Authorised(command)),
-        Verification::Failed { .. } => Err(Sw::SM_DATA_OBJECTS_INCORRECT),
-    }
+    cx.verify_line_mac(cmd, policy.line_key, &challenge)?;
+    Ok(Authorised(command))
 }
 
 /// The three files of the ADF, checked against the layouts (`6A82` missing, `6981` wrong kind).

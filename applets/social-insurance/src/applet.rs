@@ -26,7 +26,6 @@ use cos_core::apdu::{Command, Response, Sw};
 use cos_core::fs::record::MAX_RECORD;
 use cos_core::fs::FileKind;
 use cos_core::keys::KeyType;
-use cos_core::keystore::Verification;
 use cos_core::sm;
 use cos_core::types::AccessRight;
 use cos_core::{Applet, Cx, FileRef, Selection};
@@ -114,17 +113,29 @@ fn find_element(
         if e.kind != FileKind::LinearVariable {
             continue;
         }
-        for n in 1..=cx.record_count(f)? {
-            let len = cx.read_record(f, n, buf)?;
-            let record = buf.get(..len).ok_or(Sw::UNKNOWN)?;
-            if let Ok((el, _)) = element::parse(record) {
-                if el.tag == tag {
-                    return Ok(Some(Found {
-                        len,
-                        read: e.rights.first,
-                    }));
-                }
-            }
+        if let Some(len) = record_with(cx, f, tag, buf)? {
+            return Ok(Some(Found {
+                len,
+                read: e.rights.first,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// The length of the first record of `f` whose element is tagged `tag` (left in `buf`). One
+/// copy of the record scan for GET DATA and the FCI.
+fn record_with(
+    cx: &Cx<'_>,
+    f: FileRef,
+    tag: Tag,
+    buf: &mut [u8; MAX_RECORD],
+) -> Result<Option<usize>, Sw> {
+    for n in 1..=cx.record_count(f)? {
+        let len = cx.read_record(f, n, buf)?;
+        let record = buf.get(..len).ok_or(Sw::UNKNOWN)?;
+        if element::parse(record).is_ok_and(|(el, _)| el.tag == tag) {
+            return Ok(Some(len));
         }
     }
     Ok(None)
@@ -168,20 +179,17 @@ impl SocialInsurance {
             (Tag::CARD_TYPE, FCI_CARD_TYPE_TAG, false),
             (Tag::SPECIFICATION_VERSION, FCI_SPEC_VERSION_TAG, true),
         ] {
-            for n in 1..=cx.record_count(f)? {
-                let len = cx.read_record(f, n, &mut buf)?;
-                let record = buf.get(..len).ok_or(Sw::UNKNOWN)?;
-                if let Ok((el, _)) = element::parse(record) {
-                    if el.tag == tag {
-                        let value = if text {
-                            element::trim_text(el.value)
-                        } else {
-                            el.value
-                        };
-                        fci.tlv(fci_tag, value).map_err(overflow)?;
-                        break;
-                    }
-                }
+            let Some(len) = record_with(cx, f, tag, &mut buf)? else {
+                continue;
+            };
+            let record = buf.get(..len).ok_or(Sw::UNKNOWN)?;
+            if let Ok((el, _)) = element::parse(record) {
+                let value = if text {
+                    element::trim_text(el.value)
+                } else {
+                    el.value
+                };
+                fci.tlv(fci_tag, value).map_err(overflow)?;
             }
         }
         Ok(())
@@ -233,15 +241,7 @@ impl SocialInsurance {
             .len()
             .checked_sub(sm::MAC_LEN)
             .ok_or(Sw::SM_DATA_OBJECTS_MISSING)?;
-        let verdict = match cx.verify_with_key(KeyType::LineProtection, LINE_KEY_ID, |k| {
-            sm::verify_mac(cmd, k, &challenge).is_ok()
-        }) {
-            Err(Sw::REFERENCED_DATA_NOT_FOUND) => return Err(Sw::SECURE_MESSAGING_NOT_SUPPORTED),
-            other => other?,
-        };
-        if let Verification::Failed { .. } = verdict {
-            return Err(Sw::SM_DATA_OBJECTS_INCORRECT);
-        }
+        cx.verify_line_mac(cmd, LINE_KEY_ID, &challenge)?;
         if body_len != SETTLEMENT_REQUEST_LEN {
             return Err(Sw::WRONG_LENGTH);
         }
@@ -259,11 +259,9 @@ impl SocialInsurance {
             let key = cx
                 .key(KeyType::InternalAuth, RECEIPT_KEY_ID)?
                 .crypto_key()?;
-            let zero = [0u8; 16];
-            let iv = zero
-                .get(..key.algorithm().block_size())
-                .ok_or(Sw::UNKNOWN)?;
-            key.mac(iv, &[&record]).map_err(|_| Sw::UNKNOWN)?.first4()
+            key.mac_zero_iv(&[&record])
+                .map_err(|_| Sw::UNKNOWN)?
+                .first4()
         };
         let summary = next.encode();
         cx.transaction(|tx| {

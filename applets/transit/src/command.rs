@@ -114,18 +114,23 @@ impl<'a> TryFrom<&Command<'a>> for TransitCommand<'a> {
                     _ => BalanceItem::OwnFunds,
                 }))
             }
-            INS_INITIALIZE if cmd.p1() == 0x03 => match PurseCommand::try_from(cmd)? {
-                PurseCommand::InitializeDebit {
-                    kind: DebitKind::CappPurchase,
-                    req,
-                    ..
-                } => Ok(TransitCommand::InitializeCapp(req)),
-                _ => Err(Sw::INCORRECT_P1P2),
-            },
-            INS_DEBIT if cmd.p1() == 0x01 => match PurseCommand::try_from(cmd)? {
-                PurseCommand::Debit(req) => Ok(TransitCommand::Debit(req)),
-                _ => Err(Sw::INCORRECT_P1P2),
-            },
+            // INITIALIZE P1 03 and DEBIT P1 01 share one call of the purse's parser.
+            INS_INITIALIZE | INS_DEBIT
+                if matches!(
+                    (cmd.ins(), cmd.p1()),
+                    (INS_INITIALIZE, 0x03) | (INS_DEBIT, 0x01)
+                ) =>
+            {
+                match PurseCommand::try_from(cmd)? {
+                    PurseCommand::InitializeDebit {
+                        kind: DebitKind::CappPurchase,
+                        req,
+                        ..
+                    } => Ok(TransitCommand::InitializeCapp(req)),
+                    PurseCommand::Debit(req) => Ok(TransitCommand::Debit(req)),
+                    _ => Err(Sw::INCORRECT_P1P2),
+                }
+            }
             _ => Ok(TransitCommand::Purse),
         }
     }

@@ -137,75 +137,27 @@ impl Transit {
     }
 
     /// UPDATE CAPP DATA CACHE: check the record and keep it in RAM. Any refusal ends the session.
+    /// The session is updated in place (it holds the cached records: moving it out and back
+    /// cost code and stack).
     fn update_cache(&mut self, cx: &mut Cx<'_>, req: CacheRequest<'_>) -> Result<Sw, Sw> {
-        let session = self.session.take();
-        check_not_locked(cx)?;
-        let mut session = session.ok_or(Sw::PBOC_NO_TRANSACTION)?;
-        if session.seq.wrapping_add(1) != cx.command_seq()
-            || self.purse.pending_debit() != Some(DebitKind::CappPurchase)
-        {
-            return Err(Sw::PBOC_NO_TRANSACTION);
+        let r = update_session(&mut self.purse, self.session.as_mut(), cx, req);
+        if r.is_err() {
+            self.session = None;
         }
-        let entry = cached_record(cx, session.files.composite, req)?;
-        let slot = session
-            .cache
-            .iter()
-            .position(|c| c.is_some_and(|c| c.number == entry.number))
-            .or_else(|| session.cache.iter().position(Option::is_none))
-            .ok_or(Sw::NOT_ENOUGH_MEMORY)?;
-        let target = session.cache.get_mut(slot).ok_or(Sw::NOT_ENOUGH_MEMORY)?;
-        self.purse.carry_pending(cx)?;
-        *target = Some(entry);
-        session.seq = cx.command_seq();
-        self.session = Some(session);
-        Ok(Sw::SUCCESS)
+        r
     }
 
     /// DEBIT of a CAPP purchase: MAC1 verified by the purse, then everything in its one
-    /// transaction.
+    /// transaction. The session ends whatever happens (read in place, then dropped).
     fn debit_capp(
         &mut self,
         cx: &mut Cx<'_>,
         req: DebitRequest,
         rsp: &mut Response<'_>,
     ) -> Result<Sw, Sw> {
-        let session = self.session.take().ok_or(Sw::PBOC_NO_TRANSACTION)?;
-        if session.seq.wrapping_add(1) != cx.command_seq() {
-            return Err(Sw::PBOC_NO_TRANSACTION);
-        }
-        // The trip log describes the first cached record's event; no record, no CAPP purchase.
-        let first = session
-            .cache
-            .iter()
-            .flatten()
-            .next()
-            .ok_or(Sw::CONDITIONS_NOT_SATISFIED)?;
-        let trip = TripRecord {
-            event: first.header.event,
-            terminal: session.terminal,
-            mode: first.header.tag,
-            location: first.header.location,
-            amount: session.amount,
-            balance_after: session
-                .before
-                .balance
-                .checked_sub(session.amount)
-                .ok_or(Sw::PBOC_INSUFFICIENT_FUNDS)?,
-            date_time: req.date_time,
-            city: first.header.city,
-            institution: first.header.institution,
-            atc: session.before.offline_atc,
-        };
-        let files = session.files;
-        let cache = session.cache;
-        self.purse.debit(cx, req, rsp, |tx| {
-            for c in cache.iter().flatten() {
-                still_open(tx, files.composite, c)?;
-                tx.update_record(files.composite, c.number, c.bytes())?;
-            }
-            tx.append_record(files.trip_log, &trip.encode())?;
-            Ok(())
-        })
+        let r = debit_session(&mut self.purse, self.session.as_ref(), cx, req, rsp);
+        self.session = None;
+        r
     }
 
     /// GET BALANCE `80 5C 01..03 02 04` (see [`BalanceItem`]).
@@ -229,6 +181,81 @@ impl Transit {
         rsp.extend(&value.to_bytes()).map_err(|_| Sw::UNKNOWN)?;
         Ok(Sw::SUCCESS)
     }
+}
+
+/// [`Transit::update_cache`] on the session in place; an error ends it (the caller drops it).
+fn update_session(
+    purse: &mut EPurse,
+    session: Option<&mut CappSession>,
+    cx: &mut Cx<'_>,
+    req: CacheRequest<'_>,
+) -> Result<Sw, Sw> {
+    check_not_locked(cx)?;
+    let session = session.ok_or(Sw::PBOC_NO_TRANSACTION)?;
+    if session.seq.wrapping_add(1) != cx.command_seq()
+        || purse.pending_debit() != Some(DebitKind::CappPurchase)
+    {
+        return Err(Sw::PBOC_NO_TRANSACTION);
+    }
+    let entry = cached_record(cx, session.files.composite, req)?;
+    let slot = session
+        .cache
+        .iter()
+        .position(|c| c.is_some_and(|c| c.number == entry.number))
+        .or_else(|| session.cache.iter().position(Option::is_none))
+        .ok_or(Sw::NOT_ENOUGH_MEMORY)?;
+    let target = session.cache.get_mut(slot).ok_or(Sw::NOT_ENOUGH_MEMORY)?;
+    purse.carry_pending(cx)?;
+    *target = Some(entry);
+    session.seq = cx.command_seq();
+    Ok(Sw::SUCCESS)
+}
+
+/// [`Transit::debit_capp`] reading the session in place (the caller ends it).
+fn debit_session(
+    purse: &mut EPurse,
+    session: Option<&CappSession>,
+    cx: &mut Cx<'_>,
+    req: DebitRequest,
+    rsp: &mut Response<'_>,
+) -> Result<Sw, Sw> {
+    let session = session.ok_or(Sw::PBOC_NO_TRANSACTION)?;
+    if session.seq.wrapping_add(1) != cx.command_seq() {
+        return Err(Sw::PBOC_NO_TRANSACTION);
+    }
+    // The trip log describes the first cached record's event; no record, no CAPP purchase.
+    let first = session
+        .cache
+        .iter()
+        .flatten()
+        .next()
+        .ok_or(Sw::CONDITIONS_NOT_SATISFIED)?;
+    let trip = TripRecord {
+        event: first.header.event,
+        terminal: session.terminal,
+        mode: first.header.tag,
+        location: first.header.location,
+        amount: session.amount,
+        balance_after: session
+            .before
+            .balance
+            .checked_sub(session.amount)
+            .ok_or(Sw::PBOC_INSUFFICIENT_FUNDS)?,
+        date_time: req.date_time,
+        city: first.header.city,
+        institution: first.header.institution,
+        atc: session.before.offline_atc,
+    };
+    let files = session.files;
+    let cache = &session.cache;
+    purse.debit(cx, req, rsp, |tx| {
+        for c in cache.iter().flatten() {
+            still_open(tx, files.composite, c)?;
+            tx.update_record(files.composite, c.number, c.bytes())?;
+        }
+        tx.append_record(files.trip_log, &trip.encode())?;
+        Ok(())
+    })
 }
 
 /// Refuse the transit commands of a blocked application as the purse does: `9303`.

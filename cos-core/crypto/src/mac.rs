@@ -223,6 +223,18 @@ pub fn aes_cmac(key: &Key, parts: &[&[u8]]) -> Result<Mac, CryptoError> {
 }
 
 impl Key {
+    /// [`Key::mac`] under the all-zero IV of one block, as PBOC's MAC2 / TAC, PIN reload,
+    /// INTERNAL AUTHENTICATE and the insurance receipts use it: one copy of the IV setup for
+    /// every caller.
+    #[inline(never)]
+    pub fn mac_zero_iv(&self, parts: &[&[u8]]) -> Result<Mac, CryptoError> {
+        let zero = [0u8; MAX_BLOCK_SIZE];
+        let iv = zero
+            .get(..self.algorithm().block_size())
+            .ok_or(CryptoError::DataLength)?;
+        self.mac(iv, parts)
+    }
+
     /// The COS MAC of this key's algorithm over the concatenation of `parts`, chained from `iv`, which must be
     /// exactly one block (PBOC transactions use a zero IV; secure messaging uses the challenge padded with
     /// zeros). The result is one block; transmit [`Mac::first4`].

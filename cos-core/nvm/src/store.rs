@@ -51,6 +51,8 @@ struct Dev<N: Nvm> {
 }
 
 impl<N: Nvm> Dev<N> {
+    // Out of line: two callers each had a copy of it and of the device's program.
+    #[inline(never)]
     fn program(&mut self, addr: usize, data: &[u8]) -> Result<(), StoreError> {
         self.programs = self.programs.saturating_add(1);
         self.nvm.program(addr, data).map_err(|e| {

@@ -20,7 +20,7 @@
 use super::admin::NewFile;
 use super::Ctx;
 use crate::error::{atomically, store_sw};
-use crate::fs::{self, space, AreaFlags, DfState, FileEntry, FileKind, Rights, Slot, MF_SLOT};
+use crate::fs::{self, space, AreaFlags, DfState, FileEntry, FileKind, Slot, MF_SLOT};
 use crate::keys::{KeyRecord, KeyType, KEY_RECORD_SIZE};
 use crate::keystore;
 use crate::sm;
@@ -50,6 +50,8 @@ pub const fn right_fits_area(r: AccessRight) -> bool {
 }
 
 /// The area's rights check (6A80 for a right naming the MF's level).
+// Out of line: four callers (measured).
+#[inline(never)]
 pub fn check_area_rights(rights: &[AccessRight]) -> Result<(), Sw> {
     if rights.iter().all(|r| right_fits_area(*r)) {
         Ok(())
@@ -68,7 +70,7 @@ pub fn check_df_name(k: &Ctx<'_>, name: &[u8], scope: Option<Option<Slot>>) -> R
     let slots = k.header.slots;
     let mut clash = false;
     let mut err = None;
-    fs::find(k.store, slots, 0, |slot, e| {
+    fs::find_dyn(k.store, slots, 0, &mut |slot, e| {
         if !e.kind.is_df() || clash || err.is_some() {
             return false;
         }
@@ -188,10 +190,7 @@ pub(crate) fn grant(
     let mf = fs::entry(k.store, MF_SLOT)?;
     let alloc = space::allocate(k.store, slots, MF_SLOT, &mf, nf.size, None)?;
     let offset = alloc.offset();
-    let mut name = [0u8; fs::entry::MAX_DF_NAME];
-    for (d, s) in name.iter_mut().zip(nf.name) {
-        *d = *s;
-    }
+    let name = nf.name_field();
     let area = FileEntry {
         kind: FileKind::Dedicated,
         parent: MF_SLOT.0,
@@ -209,26 +208,7 @@ pub(crate) fn grant(
         name_len: nf.name.len() as u8,
         area: AreaFlags(AreaFlags::AREA),
     };
-    let kf = FileEntry {
-        kind: FileKind::KeyFile,
-        parent: area_slot.0,
-        fid: Fid(0x0000),
-        sfi: 0,
-        state: DfState::Active,
-        rights: Rights {
-            first: AccessRight::NEVER,
-            second: g.add_right,
-        },
-        protection: fs::LineProtection::None,
-        offset,
-        size: g.key_file_size,
-        state_word: 0,
-        record_count: 0,
-        record_len: 0,
-        name: [0; fs::entry::MAX_DF_NAME],
-        name_len: 0,
-        area: AreaFlags::NONE,
-    };
+    let kf = FileEntry::key_file(area_slot.0, offset, g.key_file_size, g.add_right);
     // The key file's body is free space until the transaction commits: zero it first so that no
     // earlier tenant's bytes can read as keys.
     k.store
@@ -251,7 +231,7 @@ fn named_area(k: &Ctx<'_>, data: &[u8]) -> Result<(Slot, FileEntry), Sw> {
     let hit = match *data {
         [a, b] => fs::child_by_fid(k.store, slots, MF_SLOT, Fid::from_bytes([a, b]))?,
         _ if (5..=fs::entry::MAX_DF_NAME).contains(&data.len()) => {
-            fs::find(k.store, slots, 1, |_, e| {
+            fs::find_dyn(k.store, slots, 1, &mut |_, e| {
                 e.kind.is_df() && e.parent == MF_SLOT.0 && e.df_name() == data
             })?
         }
@@ -261,6 +241,25 @@ fn named_area(k: &Ctx<'_>, data: &[u8]) -> Result<(Slot, FileEntry), Sw> {
         Some((s, e)) if e.kind.is_df() && e.area.is_area() => Ok((s, e)),
         _ => Err(Sw::FILE_NOT_FOUND),
     }
+}
+
+/// The area a MAC-protected command at the MF names (its payload, see [`named_area`]). Out of
+/// line so that the payload buffer's frame is gone before the caller's transaction commits (the
+/// deepest stack path of the area commands), and one copy serves block, unblock and erase.
+#[inline(never)]
+fn commanded_area(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<(Slot, FileEntry), Sw> {
+    let payload = k.payload(cmd, true, false)?;
+    named_area(k, &payload.data)
+}
+
+/// An area's life-cycle byte and flags, in one transaction. One copy for block, unblock and the
+/// revocation's mark (each had its own transaction closure).
+#[inline(never)]
+fn set_state(k: &mut Ctx<'_>, slot: Slot, st: DfState, flags: AreaFlags) -> Result<(), Sw> {
+    atomically(k.store, |s| {
+        fs::write_df_state(s, slot, st)?;
+        fs::write_area_flags(s, slot, flags)
+    })
 }
 
 /// Whether a command at the MF carries an area reference (a FID or DF name after the MAC): the
@@ -283,8 +282,7 @@ pub fn block(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     if cmd.p1() != 0 || cmd.p2() > 0x01 {
         return Err(Sw::INCORRECT_P1P2);
     }
-    let payload = k.payload(cmd, true, false)?;
-    let (slot, e) = named_area(k, &payload.data)?;
+    let (slot, e) = commanded_area(k, cmd)?;
     let permanent = cmd.p2() == 0x01;
     if e.state == DfState::Terminated {
         // Already terminated: a permanent block is a no-op (scripts may resend it), a temporary
@@ -300,10 +298,7 @@ pub fn block(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     } else {
         (DfState::Blocked, e.area.with(AreaFlags::ISSUER_BLOCK))
     };
-    atomically(k.store, |s| {
-        fs::write_df_state(s, slot, st)?;
-        fs::write_area_flags(s, slot, flags)
-    })?;
+    set_state(k, slot, st, flags)?;
     Ok(Sw::SUCCESS)
 }
 
@@ -312,15 +307,16 @@ pub fn unblock(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     if cmd.p1() != 0 || cmd.p2() != 0 {
         return Err(Sw::INCORRECT_P1P2);
     }
-    let payload = k.payload(cmd, true, false)?;
-    let (slot, e) = named_area(k, &payload.data)?;
+    let (slot, e) = commanded_area(k, cmd)?;
     if e.state != DfState::Blocked || !e.area.issuer_blocked() {
         return Err(Sw::CONDITIONS_NOT_SATISFIED);
     }
-    atomically(k.store, |s| {
-        fs::write_df_state(s, slot, DfState::Active)?;
-        fs::write_area_flags(s, slot, e.area.without(AreaFlags::ISSUER_BLOCK))
-    })?;
+    set_state(
+        k,
+        slot,
+        DfState::Active,
+        e.area.without(AreaFlags::ISSUER_BLOCK),
+    )?;
     Ok(Sw::SUCCESS)
 }
 
@@ -338,8 +334,7 @@ pub fn erase(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     }
     let mf = fs::entry(k.store, MF_SLOT)?;
     k.check_right(MF_SLOT, mf.rights.second)?;
-    let payload = k.payload(cmd, true, false)?;
-    let (slot, e) = named_area(k, &payload.data)?;
+    let (slot, e) = commanded_area(k, cmd)?;
     let slots = k.header.slots;
     let mut marked = e.area.revoking();
     // Bounded: every round either completes or frees at least one slot of the area.
@@ -360,10 +355,7 @@ pub fn erase(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
         }
         if !marked {
             let flags = e.area.with(AreaFlags::REVOKING);
-            atomically(k.store, |s| {
-                fs::write_df_state(s, slot, DfState::Terminated)?;
-                fs::write_area_flags(s, slot, flags)
-            })?;
+            set_state(k, slot, DfState::Terminated, flags)?;
             marked = true;
         }
         let mut batch = ERASE_BATCH;

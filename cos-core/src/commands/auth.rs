@@ -11,6 +11,7 @@ use crate::fs;
 use crate::keys::{KeyRecord, KeyType, MAX_KEY_LEN};
 use crate::keystore::{self, KeyLocation, Verification};
 use crate::security::Challenge;
+use crate::types::Level;
 use cos_apdu::{Command, Ne, Response, Sw};
 use cos_crypto::{ct_eq, Key};
 
@@ -41,6 +42,16 @@ fn current_key(k: &Ctx<'_>, types: &[KeyType], id: u8) -> Result<(KeyLocation, K
     keystore::find(k.store, &kf, types, id)?.ok_or(Sw::REFERENCED_DATA_NOT_FOUND)
 }
 
+/// A passed EXTERNAL AUTHENTICATE or VERIFY sets the security register to the key's next
+/// state; then the answer of [`failed`]. One copy for both commands.
+#[inline(never)]
+fn granted(k: &mut Ctx<'_>, v: Verification, level: Level) -> Result<Sw, Sw> {
+    if v == Verification::Passed {
+        k.session.security.set_level(level);
+    }
+    failed(v)
+}
+
 #[inline(never)]
 fn failed(v: Verification) -> Result<Sw, Sw> {
     match v {
@@ -66,7 +77,7 @@ pub fn external_authenticate(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, S
         return Err(Sw::WRONG_LENGTH);
     }
     let challenge = challenge.ok_or(Sw::REFERENCE_DATA_NOT_USABLE)?;
-    let verdict = keystore::consume_then_verify(k.store, at, &key, |key| {
+    let verdict = keystore::consume_then_verify(k.store, at, &key, &mut |key| {
         let Ok(ck) = key.crypto_key() else {
             return false;
         };
@@ -78,10 +89,7 @@ pub fn external_authenticate(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, S
         zeroize::Zeroize::zeroize(&mut expect);
         ok
     })?;
-    if verdict == Verification::Passed {
-        k.session.security.set_level(key.next_level());
-    }
-    failed(verdict)
+    granted(k, verdict, key.next_level())
 }
 
 /// INTERNAL AUTHENTICATE (00 88 P1 key-id Lc data): the card proves itself. P1 00 encrypts,
@@ -121,9 +129,7 @@ pub fn internal_authenticate(
             if data.is_empty() {
                 return Err(Sw::WRONG_LENGTH);
             }
-            let iv = [0u8; 16];
-            let iv = iv.get(..block).ok_or(Sw::WRONG_LENGTH)?;
-            let mac = ck.mac(iv, &[data]).map_err(|_| Sw::WRONG_LENGTH)?;
+            let mac = ck.mac_zero_iv(&[data]).map_err(|_| Sw::WRONG_LENGTH)?;
             rsp.extend(&mac.first4()).map_err(overflow)?;
         }
         _ => return Err(Sw::INCORRECT_P1P2),
@@ -177,11 +183,8 @@ pub fn verify(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
         return Err(Sw::WRONG_LENGTH);
     }
     let verdict =
-        keystore::consume_then_verify(k.store, at, &pin, |p| pin_matches(p.value(), given))?;
-    if verdict == Verification::Passed {
-        k.session.security.set_level(pin.next_level());
-    }
-    failed(verdict)
+        keystore::consume_then_verify(k.store, at, &pin, &mut |p| pin_matches(p.value(), given))?;
+    granted(k, verdict, pin.next_level())
 }
 
 /// CHANGE PIN (80 5E 01 pin-id: old ‖ FF ‖ new) and RELOAD PIN (80 5E 00 pin-id: new ‖ MAC, the
@@ -191,7 +194,8 @@ pub fn verify(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
 pub fn change_pin(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
     let (at, pin) = current_key(k, &[KeyType::Pin], cmd.p2())?;
     let data = cmd.data();
-    match cmd.p1() {
+    // Both modes end in the same write of the new value (one copy of it).
+    let new = match cmd.p1() {
         0x01 => {
             k.check_right(k.session.current_df, pin.use_right)?;
             let sep = data.iter().position(|&b| b == 0xFF).ok_or(Sw::WRONG_DATA)?;
@@ -200,14 +204,13 @@ pub fn change_pin(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
             if !valid_pin(old) || !valid_pin(new) {
                 return Err(Sw::WRONG_LENGTH);
             }
-            let verdict =
-                keystore::consume_then_verify(k.store, at, &pin, |p| pin_matches(p.value(), old))?;
+            let verdict = keystore::consume_then_verify(k.store, at, &pin, &mut |p| {
+                pin_matches(p.value(), old)
+            })?;
             if let Verification::Failed { .. } = verdict {
                 return failed(verdict);
             }
-            let updated = pin.with_value(new)?;
-            atomically(k.store, |s| keystore::write(s, at, &updated))?;
-            Ok(Sw::SUCCESS)
+            new
         }
         0x00 => {
             let split = data.len().checked_sub(4).ok_or(Sw::WRONG_LENGTH)?;
@@ -219,7 +222,7 @@ pub fn change_pin(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
             let (rat, reload) = keystore::first_of(k.store, &kf, KeyType::PinReload)?
                 .ok_or(Sw::REFERENCED_DATA_NOT_FOUND)?;
             k.check_right(k.session.current_df, reload.use_right)?;
-            let verdict = keystore::consume_then_verify(k.store, rat, &reload, |r| {
+            let verdict = keystore::consume_then_verify(k.store, rat, &reload, &mut |r| {
                 let Ok(key) = r.crypto_key() else {
                     return false;
                 };
@@ -228,20 +231,17 @@ pub fn change_pin(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<Sw, Sw> {
             if let Verification::Failed { .. } = verdict {
                 return Err(Sw::SM_DATA_OBJECTS_INCORRECT);
             }
-            let updated = pin.with_value(new)?;
-            atomically(k.store, |s| keystore::write(s, at, &updated))?;
-            Ok(Sw::SUCCESS)
+            new
         }
-        _ => Err(Sw::INCORRECT_P1P2),
-    }
+        _ => return Err(Sw::INCORRECT_P1P2),
+    };
+    let updated = pin.with_value(new)?;
+    atomically(k.store, |s| keystore::write(s, at, &updated))?;
+    Ok(Sw::SUCCESS)
 }
 
 fn mac_matches(key: &Key, data: &[u8], mac: &[u8]) -> bool {
-    let iv = [0u8; 16];
-    let Some(iv) = iv.get(..key.algorithm().block_size()) else {
-        return false;
-    };
-    match key.mac(iv, &[data]) {
+    match key.mac_zero_iv(&[data]) {
         Ok(m) => ct_eq(&m.first4(), mac),
         Err(_) => false,
     }

@@ -15,20 +15,20 @@ use cos_apdu::{Command, Ne, Response, Sw};
 /// §11.2.2); otherwise the current EF and a 15-bit offset. Using an SFI makes that EF current.
 fn binary_target(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<(Slot, FileEntry, u32), Sw> {
     let (p1, p2) = (cmd.p1(), cmd.p2());
-    let (slot, e, offset) = if p1 & 0x80 != 0 {
+    // The entry is read once for both forms (moving it out of the SFI lookup cost more code).
+    let (slot, offset) = if p1 & 0x80 != 0 {
         if p1 & 0x60 != 0 {
             return Err(Sw::INCORRECT_P1P2);
         }
-        let (slot, e) = by_sfi(k, p1 & 0x1F)?;
-        (slot, e, u32::from(p2))
+        (by_sfi(k, p1 & 0x1F)?, u32::from(p2))
     } else {
         let slot = k
             .session
             .current_ef
             .ok_or(Sw::COMMAND_NOT_ALLOWED_NO_CURRENT_EF)?;
-        let e = fs::entry(k.store, slot)?;
-        (slot, e, u32::from(u16::from_be_bytes([p1, p2])))
+        (slot, u32::from(u16::from_be_bytes([p1, p2])))
     };
+    let e = fs::entry(k.store, slot)?;
     if e.kind != FileKind::Transparent {
         return Err(Sw::COMMAND_INCOMPATIBLE_WITH_FILE);
     }
@@ -36,16 +36,31 @@ fn binary_target(k: &mut Ctx<'_>, cmd: &Command<'_>) -> Result<(Slot, FileEntry,
     Ok((slot, e, offset))
 }
 
-fn by_sfi(k: &Ctx<'_>, sfi: u8) -> Result<(Slot, FileEntry), Sw> {
+fn by_sfi(k: &Ctx<'_>, sfi: u8) -> Result<Slot, Sw> {
     if sfi == 0 || sfi > 30 {
         return Err(Sw::INCORRECT_P1P2);
     }
-    fs::child_by_sfi(k.store, k.header.slots, k.session.current_df, sfi)?.ok_or(Sw::FILE_NOT_FOUND)
+    fs::child_by_sfi(k.store, k.header.slots, k.session.current_df, sfi)?
+        .map(|(s, _)| s)
+        .ok_or(Sw::FILE_NOT_FOUND)
 }
 
 /// Le 00 (short) or 0000 (extended) asks for "everything, up to the maximum" without a warning.
 fn is_wildcard(ne: Ne) -> bool {
     matches!(ne, Ne::Short(256) | Ne::Extended(65536))
+}
+
+/// The checks every read makes once its file is found: the read right, then a MAC when the
+/// command carries secure messaging (its payload is only checked), else no data at all. One copy
+/// for READ BINARY and READ RECORD.
+fn read_access(k: &mut Ctx<'_>, cmd: &Command<'_>, e: &FileEntry) -> Result<(), Sw> {
+    k.check_right(k.session.current_df, e.rights.first)?;
+    if cmd.cla().has_sm() {
+        k.payload(cmd, true, false)?;
+    } else if !cmd.data().is_empty() {
+        return Err(Sw::WRONG_LENGTH);
+    }
+    Ok(())
 }
 
 /// READ BINARY.
@@ -54,12 +69,7 @@ pub fn read_binary(k: &mut Ctx<'_>, cmd: &Command<'_>, rsp: &mut Response<'_>) -
         return Err(Sw::WRONG_LENGTH);
     }
     let (_, e, offset) = binary_target(k, cmd)?;
-    k.check_right(k.session.current_df, e.rights.first)?;
-    if cmd.cla().has_sm() {
-        k.payload(cmd, true, false)?;
-    } else if !cmd.data().is_empty() {
-        return Err(Sw::WRONG_LENGTH);
-    }
+    read_access(k, cmd, &e)?;
     let size = u32::from(e.size);
     if offset >= size {
         return Err(Sw::WRONG_P1P2);
@@ -128,30 +138,32 @@ fn protected_payload(
     cmd: &Command<'_>,
     e: &FileEntry,
 ) -> Result<super::Payload, Sw> {
-    if !cmd.cla().has_sm() && !k.rights_enforced(Slot(e.parent))? {
-        return k.payload(cmd, false, false);
-    }
-    match e.protection {
-        LineProtection::None => k.payload(cmd, false, false),
-        LineProtection::Mac => k.payload(cmd, true, false),
-        LineProtection::EncryptedMac => k.payload(cmd, true, true),
-    }
+    // (require SM, decrypt), then one call.
+    let (require, decrypt) = if !cmd.cla().has_sm() && !k.rights_enforced(Slot(e.parent))? {
+        (false, false)
+    } else {
+        match e.protection {
+            LineProtection::None => (false, false),
+            LineProtection::Mac => (true, false),
+            LineProtection::EncryptedMac => (true, true),
+        }
+    };
+    k.payload(cmd, require, decrypt)
 }
 
 /// The record EF of a record command: P2 b8–b4 SFI (0 = current EF, 31 reserved).
 fn record_target(k: &mut Ctx<'_>, p2: u8) -> Result<(Slot, FileEntry), Sw> {
     let sfi = p2 >> 3;
-    let (slot, e) = match sfi {
-        0 => {
-            let slot = k
-                .session
-                .current_ef
-                .ok_or(Sw::COMMAND_NOT_ALLOWED_NO_CURRENT_EF)?;
-            (slot, fs::entry(k.store, slot)?)
-        }
+    // As for binary commands: find the slot, read its entry once.
+    let slot = match sfi {
+        0 => k
+            .session
+            .current_ef
+            .ok_or(Sw::COMMAND_NOT_ALLOWED_NO_CURRENT_EF)?,
         31 => return Err(Sw::INCORRECT_P1P2),
         _ => by_sfi(k, sfi)?,
     };
+    let e = fs::entry(k.store, slot)?;
     if !e.kind.is_record() {
         return Err(Sw::COMMAND_INCOMPATIBLE_WITH_FILE);
     }
@@ -218,33 +230,31 @@ fn record_by_identifier(
         fs::read_body(k.store, e, off, &mut b)?;
         Ok(b[0] == id)
     };
-    let forward = |from: u8| -> Result<u8, Sw> {
-        for n in from..=count {
-            if matches(n)? {
-                return Ok(n);
-            }
-        }
-        Err(Sw::RECORD_NOT_FOUND)
-    };
-    let backward = |from: u8| -> Result<u8, Sw> {
-        for n in (1..=from.min(count)).rev() {
-            if matches(n)? {
-                return Ok(n);
-            }
-        }
-        Err(Sw::RECORD_NOT_FOUND)
-    };
-    match mode {
-        0b000 => forward(1),
-        0b001 => backward(count),
-        0b010 => forward(cur.map_or(1, |c| c.saturating_add(1))),
+    // One scan for all four modes (a start and a direction), so the record check is emitted once.
+    let (from, forward) = match mode {
+        0b000 => (1, true),
+        0b001 => (count, false),
+        0b010 => (cur.map_or(1, |c| c.saturating_add(1)), true),
         0b011 => match cur {
-            Some(0 | 1) => Err(Sw::RECORD_NOT_FOUND),
-            Some(c) => backward(c - 1),
-            None => backward(count),
+            Some(0 | 1) => return Err(Sw::RECORD_NOT_FOUND),
+            Some(c) => (c - 1, false),
+            None => (count, false),
         },
-        _ => Err(Sw::INCORRECT_P1P2),
+        _ => return Err(Sw::INCORRECT_P1P2),
+    };
+    let mut n = if forward { from } else { from.min(count) };
+    // Forward past 255 wraps to 0 and backward past 1 reaches 0: both leave 1..=count.
+    while (1..=count).contains(&n) {
+        if matches(n)? {
+            return Ok(n);
+        }
+        n = if forward {
+            n.wrapping_add(1)
+        } else {
+            n.wrapping_sub(1)
+        };
     }
+    Err(Sw::RECORD_NOT_FOUND)
 }
 
 /// READ RECORD. Le shorter than the record answers 6Cxx with the record length.
@@ -253,12 +263,7 @@ pub fn read_record(k: &mut Ctx<'_>, cmd: &Command<'_>, rsp: &mut Response<'_>) -
         return Err(Sw::WRONG_LENGTH);
     }
     let (_, e) = record_target(k, cmd.p2())?;
-    k.check_right(k.session.current_df, e.rights.first)?;
-    if cmd.cla().has_sm() {
-        k.payload(cmd, true, false)?;
-    } else if !cmd.data().is_empty() {
-        return Err(Sw::WRONG_LENGTH);
-    }
+    read_access(k, cmd, &e)?;
     let n = record_number(k, &e, cmd.p1(), cmd.p2() & 0x07)?;
     let mut buf = [0u8; record::MAX_RECORD];
     let len = record::read(k.store, &e, n, &mut buf)?;

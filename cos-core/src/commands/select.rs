@@ -55,20 +55,19 @@ fn select_inner(
     let data = cmd.data();
     let slots = k.header.slots;
     let cur = k.session.current_df;
-    let (slot, e) = match cmd.p1() {
+    // Each form finds a slot; its entry is read once below, not moved out of every lookup
+    // (the moves of a large entry through each arm cost more code than the extra read).
+    let slot = match cmd.p1() {
         0x00 => {
             if data.is_empty() {
-                (MF_SLOT, fs::entry(k.store, MF_SLOT)?)
+                MF_SLOT
             } else {
                 by_fid_anywhere(k, fid_of(data)?)?
             }
         }
-        0x01 => match fs::child_by_fid(k.store, slots, cur, fid_of(data)?)? {
-            Some((s, e)) if e.kind.is_df() => (s, e),
-            _ => return Err(Sw::FILE_NOT_FOUND),
-        },
-        0x02 => match fs::child_by_fid(k.store, slots, cur, fid_of(data)?)? {
-            Some((s, e)) if !e.kind.is_df() => (s, e),
+        // Child DF (01) or EF (02): one lookup, the kind decides.
+        0x01 | 0x02 => match fs::child_by_fid(k.store, slots, cur, fid_of(data)?)? {
+            Some((s, e)) if e.kind.is_df() == (cmd.p1() == 0x01) => s,
             _ => return Err(Sw::FILE_NOT_FOUND),
         },
         0x03 => {
@@ -78,42 +77,41 @@ fn select_inner(
             if cur == MF_SLOT {
                 return Err(Sw::FILE_NOT_FOUND);
             }
-            let parent = Slot(fs::entry(k.store, cur)?.parent);
-            (parent, fs::entry(k.store, parent)?)
+            Slot(fs::entry(k.store, cur)?.parent)
         }
         0x04 => by_name(k, data, occurrence == 0x02)?,
         0x08 | 0x09 => by_path(k, data, cmd.p1() == 0x08)?,
         _ => return Err(Sw::INCORRECT_P1P2),
     };
+    let e = fs::entry(k.store, slot)?;
     // Internal EFs and key files cannot be selected: nothing could be done with them.
     if matches!(e.kind, FileKind::Internal | FileKind::KeyFile) {
         return Err(Sw::FILE_NOT_FOUND);
     }
-    if e.kind.is_df() {
-        let state = fs::effective_state(k.store, k.header.slots, slot)?;
+    // The DF to enter: the selected DF itself, or an EF's parent when that is not current yet
+    // (entering a temporarily blocked application through one of its EFs, by path, warns exactly
+    // as selecting the DF itself does). One copy of the state check and the entry for both.
+    let is_df = e.kind.is_df();
+    let df = if is_df { slot } else { Slot(e.parent) };
+    let mut sw = Sw::SUCCESS;
+    if is_df || df != k.session.current_df {
+        let parent;
+        let (de, df_answer) = if is_df {
+            (&e, answer)
+        } else {
+            parent = fs::entry(k.store, df)?;
+            (&parent, 0x0C)
+        };
+        let state = fs::effective_state(k.store, k.header.slots, df)?;
         if state == DfState::Terminated {
             return Err(Sw::FUNCTION_NOT_SUPPORTED);
         }
-        enter_df(k, applets, slot, &e, answer, rsp)?;
+        enter_df(k, applets, df, de, df_answer, rsp)?;
         if state == DfState::Blocked {
-            return Ok(Sw::SELECTED_FILE_INVALIDATED);
+            sw = Sw::SELECTED_FILE_INVALIDATED;
         }
-    } else {
-        let parent = Slot(e.parent);
-        // Entering a temporarily blocked application through one of its EFs (by path) warns
-        // exactly as selecting the DF itself does.
-        let mut sw = Sw::SUCCESS;
-        if parent != k.session.current_df {
-            let pe = fs::entry(k.store, parent)?;
-            let state = fs::effective_state(k.store, k.header.slots, parent)?;
-            if state == DfState::Terminated {
-                return Err(Sw::FUNCTION_NOT_SUPPORTED);
-            }
-            enter_df(k, applets, parent, &pe, 0x0C, rsp)?;
-            if state == DfState::Blocked {
-                sw = Sw::SELECTED_FILE_INVALIDATED;
-            }
-        }
+    }
+    if !is_df {
         k.session.current_ef = Some(slot);
         k.session.current_record = None;
         match answer {
@@ -121,9 +119,8 @@ fn select_inner(
             0x08 => fmd(rsp).map_err(overflow)?,
             _ => {}
         }
-        return Ok(sw);
     }
-    Ok(Sw::SUCCESS)
+    Ok(sw)
 }
 
 fn fid_of(data: &[u8]) -> Result<Fid, Sw> {
@@ -134,28 +131,28 @@ fn fid_of(data: &[u8]) -> Result<Fid, Sw> {
 }
 
 /// P1 = 00: the MF, a child of the current DF, the current DF's parent, or a sibling DF.
-fn by_fid_anywhere(k: &Ctx<'_>, fid: Fid) -> Result<(Slot, FileEntry), Sw> {
+fn by_fid_anywhere(k: &Ctx<'_>, fid: Fid) -> Result<Slot, Sw> {
     if fid == Fid::MF {
-        return Ok((MF_SLOT, fs::entry(k.store, MF_SLOT)?));
+        return Ok(MF_SLOT);
     }
     let slots = k.header.slots;
     let cur = k.session.current_df;
-    if let Some(hit) = fs::child_by_fid(k.store, slots, cur, fid)? {
-        return Ok(hit);
+    if let Some((s, _)) = fs::child_by_fid(k.store, slots, cur, fid)? {
+        return Ok(s);
     }
     let parent = Slot(fs::entry(k.store, cur)?.parent);
     let pe = fs::entry(k.store, parent)?;
     if pe.fid == fid && parent != cur {
-        return Ok((parent, pe));
+        return Ok(parent);
     }
     match fs::child_by_fid(k.store, slots, parent, fid)? {
-        Some((s, e)) if e.kind.is_df() => Ok((s, e)),
+        Some((s, e)) if e.kind.is_df() => Ok(s),
         _ => Err(Sw::FILE_NOT_FOUND),
     }
 }
 
 /// P1 = 04: DF name, partial (prefix) match; "next" continues after the last match.
-fn by_name(k: &mut Ctx<'_>, name: &[u8], next: bool) -> Result<(Slot, FileEntry), Sw> {
+fn by_name(k: &mut Ctx<'_>, name: &[u8], next: bool) -> Result<Slot, Sw> {
     if name.is_empty() || name.len() > fs::entry::MAX_DF_NAME {
         return Err(Sw::WRONG_LENGTH);
     }
@@ -163,20 +160,20 @@ fn by_name(k: &mut Ctx<'_>, name: &[u8], next: bool) -> Result<(Slot, FileEntry)
         (true, Some(Slot(s))) => s.saturating_add(1),
         _ => 0,
     };
-    let hit = fs::find(k.store, k.header.slots, from, |_, e| {
+    let hit = fs::find_dyn(k.store, k.header.slots, from, &mut |_, e| {
         e.kind.is_df() && e.df_name().starts_with(name)
     })?;
     match hit {
-        Some((s, e)) => {
+        Some((s, _)) => {
             k.session.last_name_match = Some(s);
-            Ok((s, e))
+            Ok(s)
         }
         None => Err(Sw::FILE_NOT_FOUND),
     }
 }
 
 /// P1 = 08 (from the MF, MF FID omitted) or 09 (from the current DF): a list of FIDs.
-fn by_path(k: &Ctx<'_>, path: &[u8], from_mf: bool) -> Result<(Slot, FileEntry), Sw> {
+fn by_path(k: &Ctx<'_>, path: &[u8], from_mf: bool) -> Result<Slot, Sw> {
     if path.is_empty() || !path.len().is_multiple_of(2) {
         return Err(Sw::WRONG_LENGTH);
     }
@@ -201,7 +198,7 @@ fn by_path(k: &Ctx<'_>, path: &[u8], from_mf: bool) -> Result<(Slot, FileEntry),
         at = s;
         e = ne;
     }
-    Ok((at, e))
+    Ok(at)
 }
 
 /// Make `slot` the current DF: clear security on change, switch the bound applet, answer.
@@ -286,7 +283,7 @@ fn bind_applet(
         command_seq: k.session.seq,
         challenge: None,
         restore: None,
-        key_file: core::cell::Cell::new(None),
+        key_file: core::cell::OnceCell::new(),
     };
     applet.select(&mut cx, selection, rsp)?;
     k.session.applet = index;

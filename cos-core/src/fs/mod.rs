@@ -132,9 +132,10 @@ pub fn find(
     find_dyn(s, slots, from, &mut pred)
 }
 
-/// [`find`] with the predicate behind a `dyn` (one copy of the scan for every caller).
+/// [`find`] with the predicate behind a `dyn` (one copy of the scan for every caller). The
+/// kernel calls it directly: the generic wrapper would be inlined at each call.
 #[inline(never)]
-fn find_dyn(
+pub(crate) fn find_dyn(
     s: &dyn Storage,
     slots: u8,
     from: u8,
@@ -262,7 +263,9 @@ pub fn child_by_sfi(
     })
 }
 
-/// The key file of `df`, if it has one.
+/// The key file of `df`, if it has one. Out of line: nine callers each had their own copy of
+/// the predicates and the call.
+#[inline(never)]
 pub fn key_file(s: &dyn Storage, slots: u8, df: Slot) -> Result<Option<(Slot, FileEntry)>, Sw> {
     find_child(
         s,
@@ -306,16 +309,18 @@ pub fn free_subtree(s: &mut dyn Storage, slots: u8, df: Slot) -> Result<u8, Sw> 
 }
 
 /// The application area `slot` belongs to: itself or its nearest ancestor whose area flag is set
-/// (`docs/areas.md`). Bounded by the table size like [`is_descendant`].
+/// (`docs/areas.md`), with that DF's area flags. Bounded by the table size like
+/// [`is_descendant`]. Only the slot and flags come back: every caller needs no more, and a small
+/// answer travels in registers instead of a whole entry copied through each frame.
 pub fn area_of(
     s: &dyn Storage,
     slots: u8,
     mut slot: Slot,
-) -> Result<Option<(Slot, FileEntry)>, Sw> {
+) -> Result<Option<(Slot, AreaFlags)>, Sw> {
     for _ in 0..=slots {
         let e = entry(s, slot)?;
         if e.kind.is_df() && e.area.is_area() {
-            return Ok(Some((slot, e)));
+            return Ok(Some((slot, e.area)));
         }
         if slot == MF_SLOT {
             return Ok(None);
@@ -354,7 +359,7 @@ pub fn free_descendants(s: &mut dyn Storage, slots: u8, df: Slot, limit: u8) -> 
                 continue;
             }
             let has_child =
-                e.kind.is_df() && find(s, slots, 1, |_, c| c.parent == slot.0)?.is_some();
+                e.kind.is_df() && find_dyn(s, slots, 1, &mut |_, c| c.parent == slot.0)?.is_some();
             if !has_child {
                 free_slot(s, slot)?;
                 freed = freed.saturating_add(1);

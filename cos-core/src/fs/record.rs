@@ -89,22 +89,35 @@ fn cyclic_head(s: &dyn Storage, e: &FileEntry) -> Result<CyclicHead, Sw> {
     Err(Sw::MEMORY_FAILURE)
 }
 
+/// Walk a linear-variable body (`len ‖ data` records back to back up to the state word): the
+/// number of records, and where record `want` is (offset, length) when it exists — the walk
+/// stops there. `want` 0 counts them all. One walk for counting and locating; more than 255
+/// records (only a corrupt body) answers 6581.
+fn variable_walk(
+    s: &dyn Storage,
+    e: &FileEntry,
+    want: u8,
+) -> Result<(u8, Option<(u32, usize)>), Sw> {
+    let mut n = 0u8;
+    let mut pos = 0u32;
+    while pos < u32::from(e.state_word) {
+        let mut l = [0u8; 1];
+        read_body(s, e, pos, &mut l)?;
+        n = n.checked_add(1).ok_or(Sw::MEMORY_FAILURE)?;
+        if n == want {
+            return Ok((n, Some((pos + 1, usize::from(l[0])))));
+        }
+        pos += 1 + u32::from(l[0]);
+    }
+    Ok((n, None))
+}
+
 /// Number of records that currently exist.
 pub fn count(s: &dyn Storage, e: &FileEntry) -> Result<u8, Sw> {
     match e.kind {
         FileKind::LinearFixed => Ok(e.record_count),
         FileKind::Cyclic => Ok(cyclic_head(s, e)?.used),
-        FileKind::LinearVariable => {
-            let mut n = 0u8;
-            let mut pos = 0u32;
-            while pos < u32::from(e.state_word) {
-                let mut l = [0u8; 1];
-                read_body(s, e, pos, &mut l)?;
-                pos += 1 + u32::from(l[0]);
-                n = n.checked_add(1).ok_or(Sw::MEMORY_FAILURE)?;
-            }
-            Ok(n)
-        }
+        FileKind::LinearVariable => Ok(variable_walk(s, e, 0)?.0),
         _ => Err(Sw::COMMAND_INCOMPATIBLE_WITH_FILE),
     }
 }
@@ -133,20 +146,7 @@ pub fn locate(s: &dyn Storage, e: &FileEntry, n: u8) -> Result<(u32, usize), Sw>
             let phys = (u16::from(head.newest) + rc - u16::from(n - 1)) % rc;
             Ok((mark_at(e, phys) + 1, usize::from(e.record_len)))
         }
-        FileKind::LinearVariable => {
-            let mut pos = 0u32;
-            let mut i = 1u8;
-            while pos < u32::from(e.state_word) {
-                let mut l = [0u8; 1];
-                read_body(s, e, pos, &mut l)?;
-                if i == n {
-                    return Ok((pos + 1, usize::from(l[0])));
-                }
-                pos += 1 + u32::from(l[0]);
-                i = i.checked_add(1).ok_or(Sw::RECORD_NOT_FOUND)?;
-            }
-            Err(Sw::RECORD_NOT_FOUND)
-        }
+        FileKind::LinearVariable => variable_walk(s, e, n)?.1.ok_or(Sw::RECORD_NOT_FOUND),
         _ => Err(Sw::COMMAND_INCOMPATIBLE_WITH_FILE),
     }
 }

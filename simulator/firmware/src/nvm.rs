@@ -52,6 +52,8 @@ impl Nvm for RamNvm {
         NVM_SIZE
     }
 
+    // Out of line: the store's generic code reads at many places, and each had its own copy.
+    #[inline(never)]
     fn read(&self, addr: usize, buf: &mut [u8]) -> Result<(), NvmError> {
         let end = addr.checked_add(buf.len()).ok_or(NvmError::OutOfBounds)?;
         let src = self.mem.get(addr..end).ok_or(NvmError::OutOfBounds)?;
